@@ -1,0 +1,84 @@
+package influence
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/optraj/optraj/device"
+	"github.com/optraj/optraj/train"
+)
+
+// Objectives says what FirstOrder scores the training points against.
+type Objectives struct {
+	// Test is the test set: its mean loss is the objective of
+	// Scores.TestLoss, and TestPoints index into it.
+	Test *train.Data
+
+	// TestLoss asks for relevance to the mean loss over Test.
+	TestLoss bool
+
+	// TestPoints asks for relevance to the loss of each listed test
+	// point: a train × len(TestPoints) matrix.
+	TestPoints []int
+
+	// Self asks for each training point's relevance to its own loss at
+	// the final weights, the trajectory-aware self-influence.
+	Self bool
+}
+
+// Scores holds first-order HyDRA relevance and the baselines that the same
+// replay yields, one value per training point. A field is nil when it was
+// not asked for.
+type Scores struct {
+	TestLoss []float64 // Rᵢ against the mean test loss
+	Points   []float64 // N×len(TestPoints), row-major: Rᵢⱼ against test point j
+	Self     []float64 // Rᵢ against ℓᵢ(w_T)
+
+	TracIn    []float64 // Σ_{t: i∈B_t} η_t·‖∇ℓᵢ(w_t)‖²
+	FinalLoss []float64 // ℓᵢ(w_T)
+}
+
+// Progress receives the steps replayed so far and their number.
+type Progress func(done, total int)
+
+// FirstOrder computes first-order HyDRA scores of every training point by
+// one replay of the trajectory in rec (see the package documentation).
+// data must be the training data the run was recorded on.
+func FirstOrder(ctx context.Context, dev device.Device, rec *train.Record,
+	data *train.Data, obj Objectives, progress Progress) (*Scores, error) {
+	if (obj.TestLoss || len(obj.TestPoints) > 0) && obj.Test == nil {
+		return nil, fmt.Errorf("influence: test objectives without a test set")
+	}
+	for _, j := range obj.TestPoints {
+		if j < 0 || j >= obj.Test.N() {
+			return nil, fmt.Errorf("influence: test point %d outside [0, %d)", j, obj.Test.N())
+		}
+	}
+
+	final, err := train.LoadFinal(dev, rec)
+	if err != nil {
+		return nil, err
+	}
+	defer final.Free()
+	p, err := prepare(final.Model, data, obj)
+	if err != nil {
+		p.free()
+		return nil, err
+	}
+	defer p.free()
+
+	coef := Coefficients(rec.LR, rec.Config.Momentum, rec.Config.WeightDecay)
+	hook := func(s *train.StepInfo) error {
+		return p.accumulate(s, coef[s.Step])
+	}
+	var prog train.Progress
+	if progress != nil {
+		prog = func(e train.Event) { progress(e.Step, e.Steps) }
+	}
+	run, err := train.Replay(ctx, dev, data, rec, 0, rec.Steps, hook, prog)
+	if err != nil {
+		return nil, err
+	}
+	run.Free()
+	return p.scores, nil
+}
