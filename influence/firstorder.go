@@ -164,7 +164,7 @@ func (p *prepared) finalPass(m *train.MLP) error {
 		if !p.obj.Self {
 			return nil
 		}
-		m.Backward(hi - lo)
+		m.BackwardOutputs(hi - lo)
 		for l, lin := range lins {
 			p.dFinal[l].RowSlice(lo, hi).Copy(lin.OutputGrad())
 			if l > 0 {
@@ -235,7 +235,7 @@ func (p *prepared) testPoints(m *train.MLP) error {
 		xc := view(p.gath, hi-lo, lins[0].In)
 		xc.GatherRows(p.obj.Test.X, idx[lo:hi])
 		m.Loss(xc, y[lo:hi], true, 1)
-		m.Backward(hi - lo)
+		m.BackwardOutputs(hi - lo)
 		for l, lin := range lins {
 			p.aTest[l].RowSlice(lo, hi).Copy(lin.Input())
 			p.dTest[l].RowSlice(lo, hi).Copy(lin.OutputGrad())

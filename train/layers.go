@@ -31,6 +31,10 @@ type Layer interface {
 	// false.
 	Backward(dy *tensor.Tensor, needInput bool) *tensor.Tensor
 
+	// BackwardInput is Backward for the input gradient alone: it leaves
+	// the parameter gradients as they are.
+	BackwardInput(dy *tensor.Tensor) *tensor.Tensor
+
 	// Params returns the layer's parameters, nil if it has none.
 	Params() []*Param
 
@@ -106,12 +110,18 @@ func (l *Linear) Forward(x *tensor.Tensor) *tensor.Tensor {
 
 // Backward sets ∂W = dyᵀ·x and ∂b = Σ dy, and returns dy·W.
 func (l *Linear) Backward(dy *tensor.Tensor, needInput bool) *tensor.Tensor {
-	l.dy = dy
 	l.W.Grad.MatMul(dy, true, l.x, false)
 	l.B.Grad.SumRows(dy, 0)
 	if !needInput {
+		l.dy = dy
 		return nil
 	}
+	return l.BackwardInput(dy)
+}
+
+// BackwardInput returns dy·W and keeps dy for OutputGrad.
+func (l *Linear) BackwardInput(dy *tensor.Tensor) *tensor.Tensor {
+	l.dy = dy
 	dx := l.dx.RowSlice(0, dy.Rows())
 	dx.MatMul(dy, false, l.W.Value, false)
 	return dx
@@ -176,6 +186,11 @@ func (r *ReLU) Backward(dy *tensor.Tensor, needInput bool) *tensor.Tensor {
 	if !needInput {
 		return nil
 	}
+	return r.BackwardInput(dy)
+}
+
+// BackwardInput returns dy where the input was positive and 0 elsewhere.
+func (r *ReLU) BackwardInput(dy *tensor.Tensor) *tensor.Tensor {
 	dx := r.dx.RowSlice(0, dy.Rows())
 	dx.ReLUBackward(dy, r.x)
 	return dx
