@@ -36,7 +36,7 @@ func (j *jobFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&j.cfg.Epochs, "epochs", 5, "passes over the training data")
 	fs.IntVar(&j.cfg.BatchSize, "batch", 128, "minibatch size")
 	fs.Float64Var(&j.cfg.LearningRate, "lr", 0.1, "learning rate η₀")
-	fs.StringVar(&j.schedule, "schedule", "constant",
+	fs.StringVar(&j.schedule, "schedule", "cosine",
 		"learning-rate schedule: constant, cosine or step")
 	fs.Float64Var(&j.cfg.Momentum, "momentum", 0.9, "SGD momentum μ")
 	fs.Float64Var(&j.cfg.WeightDecay, "weight-decay", 5e-4, "L2 weight decay λ")
