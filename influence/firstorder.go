@@ -57,7 +57,9 @@ func (p *prepared) free() {
 
 // prepare computes, at the final weights of model, everything the
 // objectives need, and allocates the scores.
-func prepare(model *train.MLP, data *train.Data, obj Objectives) (*prepared, error) {
+// The per-step workspaces hold batchRows rows.
+func prepare(model *train.MLP, batchRows int, data *train.Data,
+	obj Objectives) (*prepared, error) {
 	n, j := data.N(), len(obj.TestPoints)
 	p := &prepared{obj: obj, data: data, scores: &Scores{
 		TracIn: make([]float64, n), FinalLoss: make([]float64, n)}}
@@ -70,7 +72,10 @@ func prepare(model *train.MLP, data *train.Data, obj Objectives) (*prepared, err
 	if obj.Self {
 		p.scores.Self = make([]float64, n)
 	}
-	steps := []func(*train.MLP) error{p.workspaces, p.finalPass}
+	if err := p.workspaces(model.Device(), model.Sizes, batchRows); err != nil {
+		return p, err
+	}
+	steps := []func(*train.MLP) error{p.finalPass}
 	if obj.TestLoss {
 		steps = append(steps, p.testGradient)
 	}
@@ -85,11 +90,11 @@ func prepare(model *train.MLP, data *train.Data, obj Objectives) (*prepared, err
 	return p, nil
 }
 
-// workspaces allocates the per-step buffers.
-func (p *prepared) workspaces(m *train.MLP) error {
-	dev, b := m.Device(), m.MaxRows
+// workspaces allocates the per-step buffers for batches of b rows of a
+// model with the given layer sizes.
+func (p *prepared) workspaces(dev device.Device, sizes []int, b int) error {
 	wide, gath := len(p.obj.TestPoints), 1
-	for _, s := range m.Sizes {
+	for _, s := range sizes {
 		wide, gath = max(wide, s), max(gath, s)
 	}
 	var err error
@@ -148,17 +153,22 @@ func (p *prepared) finalPass(m *train.MLP) error {
 			}
 		}
 	}
-	p.xNorm = make([]float64, n)
 	x := p.data.X
+	norm, err := p.alloc(dev, n)
+	if err != nil {
+		return err
+	}
+	norm.RowDot(x, x)
+	p.xNorm = make([]float64, n)
+	if err := hostAdd(p.xNorm, norm, make([]float32, n), 1); err != nil {
+		return err
+	}
+
+	buf := make([]float32, m.MaxRows)
 	return chunks(n, m.MaxRows, func(lo, hi int) error {
 		xc := x.RowSlice(lo, hi)
 		loss, _ := m.Loss(xc, p.data.Y[lo:hi], p.obj.Self, 1)
-		if err := hostAdd(p.scores.FinalLoss[lo:hi], loss, p.host, 1); err != nil {
-			return err
-		}
-		norm := p.vec.RowSlice(0, hi-lo)
-		norm.RowDot(xc, xc)
-		if err := hostAdd(p.xNorm[lo:hi], norm, p.host, 1); err != nil {
+		if err := hostAdd(p.scores.FinalLoss[lo:hi], loss, buf, 1); err != nil {
 			return err
 		}
 		if !p.obj.Self {
@@ -231,10 +241,13 @@ func (p *prepared) testPoints(m *train.MLP) error {
 	for i, j := range pts {
 		idx[i], y[i] = int32(j), p.obj.Test.Y[j]
 	}
-	err := chunks(len(pts), m.MaxRows, func(lo, hi int) error {
-		xc := view(p.gath, hi-lo, lins[0].In)
-		xc.GatherRows(p.obj.Test.X, idx[lo:hi])
-		m.Loss(xc, y[lo:hi], true, 1)
+	x, err := p.alloc(dev, len(pts), lins[0].In)
+	if err != nil {
+		return err
+	}
+	x.GatherRows(p.obj.Test.X, idx)
+	err = chunks(len(pts), m.MaxRows, func(lo, hi int) error {
+		m.Loss(x.RowSlice(lo, hi), y[lo:hi], true, 1)
 		m.BackwardOutputs(hi - lo)
 		for l, lin := range lins {
 			p.aTest[l].RowSlice(lo, hi).Copy(lin.Input())

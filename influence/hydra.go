@@ -38,6 +38,11 @@ type Scores struct {
 	FinalLoss []float64 // ℓᵢ(w_T)
 }
 
+// passRows is the batch size of the passes over whole data sets at the
+// final weights: large enough that the matrix products, not the per-call
+// overheads, dominate (BenchmarkFirstOrder).
+const passRows = 1024
+
 // Progress receives the steps replayed so far and their number.
 type Progress func(done, total int)
 
@@ -55,12 +60,12 @@ func FirstOrder(ctx context.Context, dev device.Device, rec *train.Record,
 		}
 	}
 
-	final, err := train.LoadFinal(dev, rec)
+	final, err := train.LoadFinalModel(dev, rec, passRows)
 	if err != nil {
 		return nil, err
 	}
 	defer final.Free()
-	p, err := prepare(final.Model, data, obj)
+	p, err := prepare(final, rec.Config.BatchSize, data, obj)
 	if err != nil {
 		p.free()
 		return nil, err

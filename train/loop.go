@@ -372,6 +372,34 @@ func LoadFinal(dev device.Device, rec *Record) (*Run, error) {
 	return newRun(dev, rec, rec.Steps)
 }
 
+// LoadFinalModel returns the model of rec at its final weights, built for
+// batches of up to maxRows rows: passes over whole data sets run faster
+// in batches larger than the training batch.
+func LoadFinalModel(dev device.Device, rec *Record, maxRows int) (*MLP, error) {
+	if !rec.Complete {
+		return nil, fmt.Errorf("train: %s: the run is unfinished; train again to resume it",
+			rec.dir)
+	}
+	path := checkpointPath(rec.dir, rec.Steps)
+	ts, err := readCheckpoint(path, rec.Steps)
+	if err != nil {
+		return nil, err
+	}
+	m, err := NewMLP(dev, rec.Config.Sizes, maxRows, rec.Config.Seed)
+	if err != nil {
+		return nil, err
+	}
+	if len(ts) < len(m.Params()) {
+		m.Free()
+		return nil, fmt.Errorf("train: %s: %w: %d tensors", path, ErrCorrupt, len(ts))
+	}
+	if err := m.SetWeights(ts[:len(m.Params())]); err != nil {
+		m.Free()
+		return nil, fmt.Errorf("train: %s: %w", path, err)
+	}
+	return m, nil
+}
+
 // Evaluate returns the mean loss and the accuracy of model on the n×D
 // inputs x with labels y, working in batches of model.MaxRows.
 func Evaluate(model *MLP, x *tensor.Tensor, y []int32) (loss, acc float64, err error) {
