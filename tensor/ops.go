@@ -143,6 +143,10 @@ func SoftmaxCrossEntropy(loss, grad, z *Tensor, y []int32, s float32) {
 		return
 	}
 	z.sameLen("SoftmaxCrossEntropy", grad)
+	if gm, gn := grad.matrix(); gm != m || gn != n {
+		panic(fmt.Sprintf("tensor: SoftmaxCrossEntropy: gradient %v for logits %v",
+			grad.shape, z.shape))
+	}
 	z.dev.SoftmaxCrossEntropy(loss.buf, grad.buf, z.buf, y, m, n, s)
 }
 

@@ -204,8 +204,12 @@ func writeCheckpoint(path string, step int, tensors [][]float32) error {
 // readCheckpoint loads a checkpoint written by writeCheckpoint and checks
 // that it is the one for step.
 func readCheckpoint(path string, step int) ([][]float32, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
 	var tensors [][]float32
-	err := readChecked(path, ckptMagic, func(r io.Reader) error {
+	err = readChecked(path, ckptMagic, func(r io.Reader) error {
 		var hdr [2]uint64
 		if err := binary.Read(r, binary.LittleEndian, &hdr); err != nil {
 			return err
@@ -221,8 +225,9 @@ func readCheckpoint(path string, step int) ([][]float32, error) {
 			if err := binary.Read(r, binary.LittleEndian, &n); err != nil {
 				return err
 			}
-			if n > maxTensorSz {
-				return fmt.Errorf("%w: tensor of %d values", ErrCorrupt, n)
+			if n > maxTensorSz || 4*n > uint64(fi.Size()) {
+				return fmt.Errorf("%w: tensor of %d values in a file of %d bytes",
+					ErrCorrupt, n, fi.Size())
 			}
 			t := make([]float32, n)
 			if err := binary.Read(r, binary.LittleEndian, t); err != nil {
