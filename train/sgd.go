@@ -69,6 +69,11 @@ const (
 
 // Rates returns η_t for each of the steps of a run.
 func (s Schedule) Rates(base float64, steps int) ([]float64, error) {
+	switch s {
+	case Constant, Cosine, Step:
+	default:
+		return nil, fmt.Errorf("train: unknown schedule %q (want constant, cosine or step)", s)
+	}
 	eta := make([]float64, steps)
 	for t := range eta {
 		switch s {
@@ -83,8 +88,6 @@ func (s Schedule) Rates(base float64, steps int) ([]float64, error) {
 			} else if 2*t >= steps {
 				eta[t] = base / 10
 			}
-		default:
-			return nil, fmt.Errorf("train: unknown schedule %q (want constant, cosine or step)", s)
 		}
 	}
 	return eta, nil

@@ -18,6 +18,7 @@ type jobFlags struct {
 	cfg            train.Config
 	schedule       string
 	quiet          bool
+	cpuProfile     string
 }
 
 func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
@@ -44,6 +45,7 @@ func (j *jobFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&j.cfg.CheckpointEvery, "checkpoint-every", 0,
 		"steps between weight checkpoints (0: one per epoch)")
 	fs.BoolVar(&j.quiet, "quiet", false, "no progress bar")
+	fs.StringVar(&j.cpuProfile, "cpuprofile", "", "write a CPU profile to this file")
 }
 
 // config completes the training config for inputs of width in and the

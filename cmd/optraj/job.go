@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -62,6 +64,26 @@ func peakRSSMiB() float64 {
 		return 0
 	}
 	return float64(ru.Maxrss) / 1024 // Linux reports KiB
+}
+
+// startProfile starts the CPU profile that -cpuprofile asks for and
+// returns the function that stops it.
+func (j *job) startProfile() (stop func(), err error) {
+	if j.flags.cpuProfile == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(j.flags.cpuProfile)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // load opens the device, reads MNIST, flips labels and copies the data to

@@ -19,6 +19,11 @@ func cmdTrain(ctx context.Context, args []string, stdout, stderr io.Writer,
 	}
 	j := &job{flags: &f, stdout: stdout, stderr: stderr, log: log}
 	defer j.close()
+	stop, err := j.startProfile()
+	if err != nil {
+		return err
+	}
+	defer stop()
 	if err := j.timed("load", j.load); err != nil {
 		return err
 	}
