@@ -225,7 +225,7 @@ func (e *env) result(what string, o output) []float32 {
 	for i, v := range x {
 		inside := i >= guard && i < guard+o.n
 		if !inside && math.Float32bits(v) != math.Float32bits(poison) {
-			e.t.Errorf("%s: guard element %d of a %d-element output "+
+			e.t.Errorf("%s: element %d, outside the %d-element output, "+
 				"was overwritten with %v", what, i-guard, o.n, v)
 			break
 		}
@@ -247,7 +247,7 @@ func (e *env) check(what string, got []float32, want []float64, tl tol) {
 		e.t.Fatalf("%s: %d values, want %d", what, len(got), len(want))
 	}
 	var (
-		bad                     int
+		bad, nans               int
 		list                    strings.Builder
 		worstAbs, worstRel, use float64
 		absAt, relAt            int
@@ -256,6 +256,9 @@ func (e *env) check(what string, got []float32, want []float64, tl tol) {
 		g := float64(got[i])
 		d := math.Abs(g - w)
 		bound := tl.atol + tl.rtol*math.Abs(w)
+		if math.IsNaN(d) {
+			nans++
+		}
 		if !(d <= bound) {
 			bad++
 			if bad <= maxReported {
@@ -278,7 +281,8 @@ func (e *env) check(what string, got []float32, want []float64, tl tol) {
 			what, bad, len(want), tl.atol, tl.rtol, list.String())
 	}
 	e.t.Logf("%s: worst abs error %.3g [%d], worst rel error %.3g [%d], "+
-		"%.3g of tolerance", what, worstAbs, absAt, worstRel, relAt, use)
+		"%.3g of tolerance, %d NaN", what, worstAbs, absAt, worstRel, relAt,
+		use, nans)
 }
 
 // panics reports whether f panics.
