@@ -17,7 +17,7 @@ import (
 // the same code whatever the split, so runs repeat bit for bit.
 type CPU struct {
 	threads int
-	scratch [2][]float32 // transposes and staged products in Gemm
+	scratch [3][]float32 // Gemm: transposed A, transposed B, staged product
 }
 
 // NewCPU returns a CPU device that uses up to threads goroutines for its
@@ -95,7 +95,7 @@ func (c *CPU) Sync() error { return nil }
 
 // Close releases the scratch memory.
 func (c *CPU) Close() error {
-	c.scratch = [2][]float32{}
+	c.scratch = [3][]float32{}
 	return nil
 }
 

@@ -2,18 +2,13 @@ package device_test
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
-	"runtime"
-	"sync"
 	"testing"
 
-	"github.com/viterin/vek/vek32"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
 
 	"github.com/optraj/optraj/device"
-	"github.com/optraj/optraj/device/devicetest"
 )
 
 // benchShapes are the m, n, k of the Gemm benchmarks. An MLP 784→128→10
@@ -132,112 +127,4 @@ func upload(b *testing.B, dev device.Device, x []float32) device.Buffer {
 func reportGFLOPs(b *testing.B, m, n, k int) {
 	flop := 2 * float64(m) * float64(n) * float64(k) * float64(b.N)
 	b.ReportMetric(flop/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-}
-
-// TODO(gemm): the prototypes below are candidates for the CPU Gemm, kept
-// here with their benchmark until cpu_gemm.go adopts or rejects them.
-// vek32.MatMul_Into computes the last n mod 32 columns of its output in
-// scalar code, so its rate falls about fourfold for n < 32 (the MLP's
-// 128×10×128); and an explicit transpose of B costs a quarter of the
-// time of the NT product at 128×128×784.
-
-// BenchmarkGemmProto times the prototypes on the shapes they target, to be
-// read against BenchmarkGemm's cpu lines of the same names.
-func BenchmarkGemmProto(b *testing.B) {
-	for _, sh := range benchShapes[:5] {
-		m, n, k := sh.m, sh.n, sh.k
-		a, bm := benchOperands(m, n, k)
-		c, bt := make([]float32, m*n), make([]float32, k*n)
-		name := fmt.Sprintf("%dx%dx%d", m, n, k)
-		b.Run("NT/"+name+"/dot", func(b *testing.B) {
-			for b.Loop() {
-				dotNT(c, a, bm, m, n, k)
-			}
-			reportGFLOPs(b, m, n, k)
-		})
-		b.Run("NN/"+name+"/transpose4+dot", func(b *testing.B) {
-			for b.Loop() {
-				transpose4(bt, bm, k, n)
-				dotNT(c, a, bt, m, n, k)
-			}
-			reportGFLOPs(b, m, n, k)
-		})
-		b.Run("NT/"+name+"/transpose4+vek", func(b *testing.B) {
-			for b.Loop() {
-				transpose4(bt, bm, n, k)
-				vek32.MatMul_Into(c, a, bt, k)
-			}
-			reportGFLOPs(b, m, n, k)
-		})
-	}
-}
-
-// TestGemmProto checks the prototypes against the reference.
-func TestGemmProto(t *testing.T) {
-	const m, n, k = 37, 10, 130
-	a, bm := benchOperands(m, n, k)
-	want := make([]float64, m*n)
-	devicetest.RefGemm(false, true, m, n, k, 1,
-		devicetest.Float64s(a), devicetest.Float64s(bm), 0, want)
-
-	got := make([]float32, m*n)
-	dotNT(got, a, bm, m, n, k)
-	bt := make([]float32, n*k)
-	transpose4(bt, bm, n, k)
-	viaT := vek32.MatMul(a, bt, k)
-	for i, w := range want {
-		// 4u·k, the conformance suite's tolerance for Gemm.
-		const tol = 4 * 0x1p-24 * k
-		if math.Abs(float64(got[i])-w) > tol ||
-			math.Abs(float64(viaT[i])-w) > tol {
-			t.Fatalf("C[%d]: dot %v, transpose4 %v, want %v",
-				i, got[i], viaT[i], w)
-		}
-	}
-}
-
-// dotNT sets the m×n matrix c = a·bᵀ, for a m×k and b n×k, as m·n dot
-// products of contiguous rows, the rows of c split over GOMAXPROCS
-// goroutines when the product is large enough to pay for them.
-func dotNT(c, a, b []float32, m, n, k int) {
-	const minFlops = 1 << 16 // as the CPU device's own split
-	parts := runtime.GOMAXPROCS(0)
-	if m*n*k < minFlops {
-		parts = 1
-	}
-	var wg sync.WaitGroup
-	for p := range parts {
-		i0, i1 := p*m/parts, (p+1)*m/parts
-		wg.Go(func() {
-			for i := i0; i < i1; i++ {
-				ai, ci := a[i*k:(i+1)*k], c[i*n:(i+1)*n]
-				for j := range ci {
-					ci[j] = vek32.Dot(ai, b[j*k:(j+1)*k])
-				}
-			}
-		})
-	}
-	wg.Wait()
-}
-
-// transpose4 writes the s×r transpose of the r×s matrix src into dst,
-// reading four rows of src at a time so that each write fills four
-// consecutive values of dst.
-func transpose4(dst, src []float32, r, s int) {
-	i := 0
-	for ; i+4 <= r; i += 4 {
-		r0 := src[i*s : (i+1)*s]
-		r1 := src[(i+1)*s : (i+2)*s][:len(r0)]
-		r2 := src[(i+2)*s : (i+3)*s][:len(r0)]
-		r3 := src[(i+3)*s : (i+4)*s][:len(r0)]
-		for j := range r0 {
-			d := dst[j*r+i : j*r+i+4]
-			d[0], d[1], d[2], d[3] = r0[j], r1[j], r2[j], r3[j]
-		}
-	}
-	for ; i < r; i++ {
-		for j := range s {
-			dst[j*r+i] = src[i*s+j]
-		}
-	}
 }
