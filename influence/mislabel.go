@@ -67,7 +67,9 @@ func Detection(rank []int, flipped []int, fractions []float64) ([]float64, error
 
 // DetectionAUC returns the area under the curve of the fraction of flipped
 // points found against the fraction inspected, over the whole ranking:
-// 1 when every flipped point comes first, about 0.5 for a random order.
+// about 0.5 for a random order, and at most 1 − r/2, with r the share of
+// the points flipped, when every flipped point comes first. DetectionROC
+// is the same ranking's area under the ROC curve, which reaches 1.
 func DetectionAUC(rank []int, flipped []int) float64 {
 	isFlipped := make([]bool, len(rank))
 	for _, i := range flipped {
@@ -81,6 +83,36 @@ func DetectionAUC(rank []int, flipped []int) float64 {
 		area += found
 	}
 	return area / (float64(len(rank)) * float64(len(flipped)))
+}
+
+// DetectionROC returns the area under the ROC curve of the ranking: the
+// share of (flipped, clean) pairs in which the flipped point comes first.
+// It is 1 when every flipped point comes first and about 0.5 for a random
+// order, whatever the share flipped; with r that share, DetectionAUC is
+// (1 − r)·DetectionROC + r/2 up to a term of order 1/N. It returns NaN
+// when no point or every point is flipped.
+func DetectionROC(rank []int, flipped []int) float64 {
+	isFlipped := make([]bool, len(rank))
+	for _, i := range flipped {
+		isFlipped[i] = true
+	}
+	var pairs, clean float64 // pairs: (flipped, clean) pairs in order
+	for _, i := range rank {
+		if isFlipped[i] {
+			continue
+		}
+		clean++
+	}
+	nClean := clean
+	for _, i := range rank {
+		if isFlipped[i] {
+			pairs += clean
+		} else {
+			clean--
+		}
+	}
+	nFlipped := float64(len(rank)) - nClean
+	return pairs / (nFlipped * nClean)
 }
 
 // RandomScores returns n scores drawn uniformly from [0, 1) with a PCG

@@ -23,7 +23,8 @@ type method struct {
 	Order  influence.Order `json:"-"`
 	scores []float64
 	Found  []float64 `json:"found_at_inspected"`
-	AUC    float64   `json:"auc"`
+	AUC    float64   `json:"auc"`     // under found against inspected
+	ROC    float64   `json:"roc_auc"` // under the ROC curve
 }
 
 // attributionResult is what attribute adds to the summary.
@@ -55,13 +56,11 @@ func cmdAttribute(ctx context.Context, args []string, stdout, stderr io.Writer,
 	if err != nil {
 		return err
 	}
-	j := &job{flags: &f, stdout: stdout, stderr: stderr, log: log}
-	defer j.close()
-	stop, err := j.startProfile()
+	j, done, err := newJob(&f, stdout, stderr, log)
 	if err != nil {
 		return err
 	}
-	defer stop()
+	defer done()
 	if err := j.timed("load", j.load); err != nil {
 		return err
 	}
@@ -130,7 +129,7 @@ func (j *job) report(w io.Writer, sc *influence.Scores, pts []int,
 	for _, f := range inspected {
 		fmt.Fprintf(w, " %6.0f%%", 100*f)
 	}
-	fmt.Fprintf(w, " %7s\n", "AUC")
+	fmt.Fprintf(w, " %7s %7s\n", "AUC", "ROC AUC")
 	for _, m := range methods {
 		rank := influence.Rank(m.scores, m.Order)
 		found, err := influence.Detection(rank, j.flipped, inspected)
@@ -138,11 +137,12 @@ func (j *job) report(w io.Writer, sc *influence.Scores, pts []int,
 			return nil, err
 		}
 		m.Found, m.AUC = found, influence.DetectionAUC(rank, j.flipped)
+		m.ROC = influence.DetectionROC(rank, j.flipped)
 		fmt.Fprintf(w, "%-24s", m.Name)
 		for _, v := range found {
 			fmt.Fprintf(w, " %6.1f%%", 100*v)
 		}
-		fmt.Fprintf(w, " %7.4f\n", m.AUC)
+		fmt.Fprintf(w, " %7.4f %7.4f\n", m.AUC, m.ROC)
 	}
 
 	res := &attributionResult{Inspected: inspected, Methods: methods}

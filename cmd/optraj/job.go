@@ -86,9 +86,21 @@ func (j *job) startProfile() (stop func(), err error) {
 	}, nil
 }
 
-// load opens the device, reads MNIST, flips labels and copies the data to
-// the device.
-func (j *job) load() error {
+// newJob returns the job of the parsed flags f with its CPU profile (if
+// asked for) started; done stops the profile and frees the job.
+func newJob(f *jobFlags, stdout, stderr io.Writer, log *slog.Logger) (j *job,
+	done func(), err error) {
+	j = &job{flags: f, stdout: stdout, stderr: stderr, log: log}
+	stop, err := j.startProfile()
+	if err != nil {
+		j.close()
+		return nil, nil, err
+	}
+	return j, func() { stop(); j.close() }, nil
+}
+
+// openDevice opens the device of -device, logging where auto fell back.
+func (j *job) openDevice() error {
 	dev, note, err := device.Open(j.flags.dev)
 	if err != nil {
 		return err
@@ -97,7 +109,16 @@ func (j *job) load() error {
 	if note != "" {
 		j.log.Info(note)
 	}
+	return nil
+}
 
+// load opens the device, reads MNIST, flips labels and copies the data to
+// the device.
+func (j *job) load() error {
+	if err := j.openDevice(); err != nil {
+		return err
+	}
+	var err error
 	j.trainSet, j.testSet, err = dataset.LoadMNIST(j.flags.data)
 	if err != nil {
 		return err
@@ -111,11 +132,11 @@ func (j *job) load() error {
 	if err != nil {
 		return err
 	}
-	j.data, err = train.NewData(dev, j.trainSet.X, j.noisy, j.trainSet.D, j.trainSet.Classes)
+	j.data, err = train.NewData(j.dev, j.trainSet.X, j.noisy, j.trainSet.D, j.trainSet.Classes)
 	if err != nil {
 		return err
 	}
-	j.test, err = train.NewData(dev, j.testSet.X, j.testSet.Y, j.testSet.D,
+	j.test, err = train.NewData(j.dev, j.testSet.X, j.testSet.Y, j.testSet.D,
 		j.testSet.Classes)
 	return err
 }

@@ -5,6 +5,7 @@
 //
 //	optraj train     [flags]   train on MNIST with label noise and record the trajectory
 //	optraj attribute [flags]   train (or resume), then score every training point
+//	optraj evaluate  [flags]   judge the attribution methods by retraining
 //	optraj devices             list the compute devices this binary can use
 //
 // Run "optraj COMMAND -h" for a command's flags.
@@ -48,6 +49,8 @@ Usage:
 
 	optraj train     [flags]   train on MNIST with label noise; record the trajectory
 	optraj attribute [flags]   train (or resume), then rank every training point
+	optraj evaluate  [flags]   judge the attribution methods: leave-one-out,
+	                           datamodels, mislabel detection, cost
 	optraj devices             list the compute devices this binary can use
 
 Run "optraj COMMAND -h" for a command's flags.
@@ -65,6 +68,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdTrain(ctx, args[1:], stdout, stderr, log)
 	case "attribute":
 		return cmdAttribute(ctx, args[1:], stdout, stderr, log)
+	case "evaluate":
+		return cmdEvaluate(ctx, args[1:], stdout, stderr, log)
 	case "devices":
 		return cmdDevices(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":

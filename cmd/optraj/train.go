@@ -17,13 +17,11 @@ func cmdTrain(ctx context.Context, args []string, stdout, stderr io.Writer,
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	j := &job{flags: &f, stdout: stdout, stderr: stderr, log: log}
-	defer j.close()
-	stop, err := j.startProfile()
+	j, done, err := newJob(&f, stdout, stderr, log)
 	if err != nil {
 		return err
 	}
-	defer stop()
+	defer done()
 	if err := j.timed("load", j.load); err != nil {
 		return err
 	}
