@@ -45,5 +45,9 @@ bench: data
 	scripts/install-peers.sh
 	bench/run.sh
 
+# gpu-check runs every check that needs a GPU (scripts/gpu-check.sh).
+gpu-check:
+	scripts/gpu-check.sh
+
 clean:
 	rm -rf bin out
