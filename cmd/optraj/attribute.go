@@ -2,13 +2,14 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
-	"strconv"
+	"strings"
 
+	"github.com/optraj/optraj/evaluate"
 	"github.com/optraj/optraj/influence"
 )
 
@@ -16,7 +17,14 @@ import (
 // mislabel-detection table.
 var inspected = []float64{0.05, 0.10, 0.20, 0.30}
 
-// method is one ranking of the training points.
+// nameWidth is the least width of the first column of the detection
+// table; wider names widen it.
+const nameWidth = 24
+
+// method is one ranking of the training points: a column of scores.csv
+// and, when it is in attributionResult.Methods, a row of the detection
+// table. scores holds one score per scored training point, in the order
+// of the rows of scores.csv.
 type method struct {
 	Name   string          `json:"name"`
 	Key    string          `json:"key"`
@@ -27,13 +35,19 @@ type method struct {
 	ROC    float64   `json:"roc_auc"` // under the ROC curve
 }
 
-// attributionResult is what attribute adds to the summary.
+// attributionResult is what attribute adds to the summary. Options and
+// Cost are those of evaluate.Score, absent for the default method.
 type attributionResult struct {
+	Method     string            `json:"method"`
+	Options    *scoreSettings    `json:"options,omitempty"`
+	Cost       *evaluate.Cost    `json:"cost,omitempty"`
 	Inspected  []float64         `json:"inspected"`
 	Methods    []*method         `json:"methods"`
 	TestPoints []testPointResult `json:"test_points"`
 }
 
+// testPointResult is the explanation of one test image: the training
+// images that helped its loss most and those that hurt it most.
 type testPointResult struct {
 	Index   int   `json:"index"`
 	Label   int   `json:"label"`
@@ -41,19 +55,65 @@ type testPointResult struct {
 	Harmful []int `json:"most_harmful"`
 }
 
+// attrFlags are attribute's settings besides the job's.
+type attrFlags struct {
+	points, tracked string
+	top             int
+	method          string
+	e               evalFlags // the influence-function settings only
+
+	pts, track []int // points and tracked, parsed
+}
+
+// register adds attribute's own flags to fs, the influence-function
+// flags of evaluate among them.
+func (a *attrFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&a.points, "test-points", "0,1,2", "test images to explain, comma-separated")
+	fs.IntVar(&a.top, "top", 5, "helpful and harmful training images to list per test image")
+	fs.StringVar(&a.method, "method", evaluate.HyDRA,
+		"attribution method: "+strings.Join(evaluate.Methods, ", ")+
+			"; hydra adds the baseline rankings to its table")
+	fs.StringVar(&a.tracked, "tracked", "",
+		"hydra-hessian: training points to track, comma-separated (empty: "+
+			"up to 100 flipped and 100 clean ones drawn with -seed)")
+	a.e.registerIF(fs)
+}
+
+// parse checks the method and reads the lists, before any work.
+func (a *attrFlags) parse() error {
+	if !isMethod(a.method) {
+		return fmt.Errorf("-method %q: want one of %s", a.method,
+			strings.Join(evaluate.Methods, ", "))
+	}
+	if a.top < 0 {
+		return fmt.Errorf("-top %d: want a count of at least 0", a.top)
+	}
+	var err error
+	if a.pts, err = parseInts("test-points", a.points); err != nil {
+		return err
+	}
+	if a.track, err = parseInts("tracked", a.tracked); err != nil {
+		return err
+	}
+	if a.track != nil && a.method != evaluate.HyDRAHessian {
+		return fmt.Errorf("-tracked %q: only -method %s tracks points, not %s",
+			a.tracked, evaluate.HyDRAHessian, a.method)
+	}
+	return nil
+}
+
 // cmdAttribute trains (or resumes) and scores every training point.
 func cmdAttribute(ctx context.Context, args []string, stdout, stderr io.Writer,
 	log *slog.Logger) error {
 	fs := newFlagSet("attribute", stderr)
 	var f jobFlags
+	var a attrFlags
 	f.register(fs)
-	points := fs.String("test-points", "0,1,2", "test images to explain, comma-separated")
-	top := fs.Int("top", 5, "helpful and harmful training images to list per test image")
+	a.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	pts, err := parseInts("test-points", *points)
-	if err != nil {
+	if err := a.parse(); err != nil {
 		return err
 	}
 	j, done, err := newJob(&f, stdout, stderr, log)
@@ -61,37 +121,59 @@ func cmdAttribute(ctx context.Context, args []string, stdout, stderr io.Writer,
 		return err
 	}
 	defer done()
+	return j.attributeJob(ctx, &a)
+}
+
+// attributeJob is the pipeline: load, train, score, print, write.
+func (j *job) attributeJob(ctx context.Context, a *attrFlags) error {
 	if err := j.timed("load", j.load); err != nil {
 		return err
 	}
-	j.header(stdout, "attribute")
-	if err := os.MkdirAll(f.out, 0o755); err != nil {
+	if err := j.checkAttrFlags(a); err != nil {
+		return err
+	}
+	j.header(j.stdout, "attribute")
+	if err := os.MkdirAll(j.flags.out, 0o755); err != nil {
 		return fmt.Errorf("output folder: %w", err)
 	}
 	if err := j.timed("train", func() error { return j.fit(ctx) }); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "test accuracy %.2f%%, test loss %.4f\n", 100*j.testAcc, j.testLoss)
+	fmt.Fprintf(j.stdout, "test accuracy %.2f%%, test loss %.4f\n",
+		100*j.testAcc, j.testLoss)
 
+	var err error
+	if a.method == evaluate.HyDRA {
+		err = j.attributeHyDRA(ctx, a.pts, a.top)
+	} else {
+		err = j.attributeMethod(ctx, a)
+	}
+	if err != nil {
+		return err
+	}
+	j.printPhases(j.stdout)
+	fmt.Fprintf(j.stdout, "results in %s: scores.csv, test-points.csv, flipped.csv, "+
+		"summary.json\n", j.flags.out)
+	return nil
+}
+
+// attributeHyDRA scores by first-order HyDRA beside the baselines, prints
+// the report and writes the results.
+func (j *job) attributeHyDRA(ctx context.Context, pts []int, top int) error {
 	var sc *influence.Scores
-	err = j.timed("attribute", func() error {
+	err := j.timed("attribute", func() error {
+		var err error
 		sc, err = j.attribute(ctx, pts)
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	res, err := j.report(stdout, sc, pts, *top)
+	res, err := j.report(j.stdout, sc, pts, top)
 	if err != nil {
 		return err
 	}
-	if err := j.writeResults(sc, res, pts); err != nil {
-		return err
-	}
-	j.printPhases(stdout)
-	fmt.Fprintf(stdout, "results in %s: scores.csv, test-points.csv, flipped.csv, "+
-		"summary.json\n", f.out)
-	return nil
+	return j.writeResults(sc, res, pts)
 }
 
 // attribute runs first-order HyDRA with a progress bar.
@@ -108,7 +190,8 @@ func (j *job) attribute(ctx context.Context, pts []int) (*influence.Scores, erro
 	return sc, err
 }
 
-// report prints the detection table and the test-point explanations.
+// report prints the detection table of HyDRA and the baselines and the
+// test-point explanations.
 func (j *job) report(w io.Writer, sc *influence.Scores, pts []int,
 	top int) (*attributionResult, error) {
 	methods := []*method{
@@ -123,9 +206,25 @@ func (j *job) report(w io.Writer, sc *influence.Scores, pts []int,
 		{Name: "random order", Key: "random", Order: influence.Descending,
 			scores: influence.RandomScores(j.data.N(), j.cfg.Seed)},
 	}
+	if err := j.printDetection(w, methods); err != nil {
+		return nil, err
+	}
+	res := &attributionResult{Method: evaluate.HyDRA, Inspected: inspected,
+		Methods: methods}
+	res.TestPoints = j.explain(w, pts, allPoints(j.data.N()), sc.Points, top)
+	return res, nil
+}
+
+// printDetection prints how soon each ranking of every training point
+// finds the flipped labels and records it in the methods.
+func (j *job) printDetection(w io.Writer, methods []*method) error {
+	width := nameWidth
+	for _, m := range methods {
+		width = max(width, len(m.Name))
+	}
 	fmt.Fprintf(w, "\nmislabel detection: share of the %d flipped labels found "+
 		"when inspecting a share of the training set in score order\n", len(j.flipped))
-	fmt.Fprintf(w, "%-24s", "method")
+	fmt.Fprintf(w, "%-*s", width, "method")
 	for _, f := range inspected {
 		fmt.Fprintf(w, " %6.0f%%", 100*f)
 	}
@@ -134,32 +233,59 @@ func (j *job) report(w io.Writer, sc *influence.Scores, pts []int,
 		rank := influence.Rank(m.scores, m.Order)
 		found, err := influence.Detection(rank, j.flipped, inspected)
 		if err != nil {
-			return nil, err
+			return fmt.Errorf("mislabel detection by %s: %w", m.Name, err)
 		}
 		m.Found, m.AUC = found, influence.DetectionAUC(rank, j.flipped)
 		m.ROC = influence.DetectionROC(rank, j.flipped)
-		fmt.Fprintf(w, "%-24s", m.Name)
+		fmt.Fprintf(w, "%-*s", width, m.Name)
 		for _, v := range found {
 			fmt.Fprintf(w, " %6.1f%%", 100*v)
 		}
 		fmt.Fprintf(w, " %7.4f %7.4f\n", m.AUC, m.ROC)
 	}
+	return nil
+}
 
-	res := &attributionResult{Inspected: inspected, Methods: methods}
+// explain prints and returns, for each test image pts[k], the top most
+// helpful and most harmful training images by column k of points, a
+// len(rows)×len(pts) matrix whose row r scores training image rows[r].
+func (j *job) explain(w io.Writer, pts, rows []int, points []float64,
+	top int) []testPointResult {
+	var out []testPointResult
 	for k, p := range pts {
-		col := make([]float64, j.data.N())
-		for i := range col {
-			col[i] = sc.Points[i*len(pts)+k]
+		col := make([]float64, len(rows))
+		for r := range col {
+			col[r] = points[r*len(pts)+k]
 		}
+		n := min(top, len(col))
 		tp := testPointResult{Index: p, Label: int(j.testSet.Y[p]),
-			Helpful: influence.Rank(col, influence.Descending)[:top],
-			Harmful: influence.Rank(col, influence.Ascending)[:top]}
-		res.TestPoints = append(res.TestPoints, tp)
+			Helpful: pick(rows, influence.Rank(col, influence.Descending)[:n]),
+			Harmful: pick(rows, influence.Rank(col, influence.Ascending)[:n])}
+		out = append(out, tp)
 		fmt.Fprintf(w, "\ntest image %d (label %d)\n", p, tp.Label)
 		fmt.Fprintf(w, "  most helpful: %s\n", j.describe(tp.Helpful))
 		fmt.Fprintf(w, "  most harmful: %s\n", j.describe(tp.Harmful))
 	}
-	return res, nil
+	return out
+}
+
+// pick returns rows[r] for each r of idx.
+func pick(rows, idx []int) []int {
+	out := make([]int, len(idx))
+	for k, r := range idx {
+		out[k] = rows[r]
+	}
+	return out
+}
+
+// allPoints returns 0, 1, …, n−1: the rows of a method that scores every
+// training point.
+func allPoints(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
+	}
+	return out
 }
 
 // describe lists training images as "#index label", marking flipped ones
@@ -179,46 +305,8 @@ func (j *job) describe(idx []int) string {
 }
 
 // writeResults writes scores.csv, test-points.csv, flipped.csv and
-// summary.json.
+// summary.json of the HyDRA report res.
 func (j *job) writeResults(sc *influence.Scores, res *attributionResult, pts []int) error {
-	isFlipped := make([]bool, j.data.N())
-	for _, i := range j.flipped {
-		isFlipped[i] = true
-	}
-	head := []string{"index", "label", "given_label", "flipped"}
-	for _, m := range res.Methods {
-		head = append(head, m.Key)
-	}
-	rows := [][]string{head}
-	for i := range j.data.N() {
-		row := []string{strconv.Itoa(i), strconv.Itoa(int(j.trainSet.Y[i])),
-			strconv.Itoa(int(j.noisy[i])), strconv.FormatBool(isFlipped[i])}
-		for _, m := range res.Methods {
-			row = append(row, ftoa(m.scores[i]))
-		}
-		rows = append(rows, row)
-	}
-	if err := writeCSV(filepath.Join(j.flags.out, "scores.csv"), rows); err != nil {
-		return err
-	}
-
-	head = []string{"index"}
-	for _, p := range pts {
-		head = append(head, fmt.Sprintf("test_%d", p))
-	}
-	rows = [][]string{head}
-	for i := range j.data.N() {
-		row := []string{strconv.Itoa(i)}
-		for k := range pts {
-			row = append(row, ftoa(sc.Points[i*len(pts)+k]))
-		}
-		rows = append(rows, row)
-	}
-	if err := writeCSV(filepath.Join(j.flags.out, "test-points.csv"), rows); err != nil {
-		return err
-	}
-	if err := j.writeFlipped(); err != nil {
-		return err
-	}
-	return j.writeSummary("summary.json", res)
+	rows := allPoints(j.data.N())
+	return j.writeAttribution(rows, res.Methods, sc.Points, res, pts)
 }

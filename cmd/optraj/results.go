@@ -30,6 +30,8 @@ type summary struct {
 	Attribution  *attributionResult `json:"attribution,omitempty"`
 }
 
+// writeSummary writes the summary of the job, with attr if it scored the
+// training points, to the file name in the output folder.
 func (j *job) writeSummary(name string, attr *attributionResult) error {
 	s := summary{
 		Command: name, Seed: j.cfg.Seed, Data: j.flags.data, Device: j.dev.Name(),
@@ -40,9 +42,67 @@ func (j *job) writeSummary(name string, attr *attributionResult) error {
 	}
 	data, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: %w", name, err)
 	}
 	return atomicfile.WriteBytes(filepath.Join(j.flags.out, name), append(data, '\n'))
+}
+
+// writeAttribution writes scores.csv, test-points.csv, flipped.csv and
+// summary.json of an attribution. rows are the training points scored,
+// cols the score columns (each with one score per row) and points the
+// len(rows)×len(pts) scores against the test points pts.
+func (j *job) writeAttribution(rows []int, cols []*method, points []float64,
+	res *attributionResult, pts []int) error {
+	if err := j.writeScores(rows, cols); err != nil {
+		return err
+	}
+	if err := j.writeTestPoints(rows, points, pts); err != nil {
+		return err
+	}
+	if err := j.writeFlipped(); err != nil {
+		return err
+	}
+	return j.writeSummary("summary.json", res)
+}
+
+// writeScores writes scores.csv: a row per scored training point with its
+// true and given labels, whether it was flipped, and its score in each of
+// cols.
+func (j *job) writeScores(rows []int, cols []*method) error {
+	isFlipped := j.flippedMask()
+	head := []string{"index", "label", "given_label", "flipped"}
+	for _, m := range cols {
+		head = append(head, m.Key)
+	}
+	out := [][]string{head}
+	for r, i := range rows {
+		row := []string{strconv.Itoa(i), strconv.Itoa(int(j.trainSet.Y[i])),
+			strconv.Itoa(int(j.noisy[i])), strconv.FormatBool(isFlipped[i])}
+		for _, m := range cols {
+			row = append(row, ftoa(m.scores[r]))
+		}
+		out = append(out, row)
+	}
+	return writeCSV(filepath.Join(j.flags.out, "scores.csv"), out)
+}
+
+// writeTestPoints writes test-points.csv: a row per scored training point
+// rows[r] with its scores points[r·J : (r+1)·J] against the J test points
+// pts.
+func (j *job) writeTestPoints(rows []int, points []float64, pts []int) error {
+	head := []string{"index"}
+	for _, p := range pts {
+		head = append(head, fmt.Sprintf("test_%d", p))
+	}
+	out := [][]string{head}
+	for r, i := range rows {
+		row := []string{strconv.Itoa(i)}
+		for k := range pts {
+			row = append(row, ftoa(points[r*len(pts)+k]))
+		}
+		out = append(out, row)
+	}
+	return writeCSV(filepath.Join(j.flags.out, "test-points.csv"), out)
 }
 
 // writeFlipped writes the flipped indices with their true and given labels.
@@ -66,4 +126,5 @@ func writeCSV(path string, rows [][]string) error {
 	})
 }
 
+// ftoa formats v for the CSV files, to 8 significant digits.
 func ftoa(v float64) string { return strconv.FormatFloat(v, 'g', 8, 64) }
