@@ -151,29 +151,39 @@ func (c *CPU) Copy(dst, src Buffer) {
 	copy(d, s)
 }
 
+// each calls f on contiguous parts of [0, n), split across the threads
+// when n elements are worth it: the loop of an element-wise operation.
+func (c *CPU) each(n int, f func(i0, i1 int)) { c.parallel(n, n, f) }
+
 // Fill sets every element of x to v.
 func (c *CPU) Fill(x Buffer, v float32) {
 	d := c.buf(x)
-	for i := range d {
-		d[i] = v
-	}
+	c.each(len(d), func(i0, i1 int) {
+		for i := i0; i < i1; i++ {
+			d[i] = v
+		}
+	})
 }
 
 // Scale sets x = α·x.
 func (c *CPU) Scale(alpha float32, x Buffer) {
 	d := c.buf(x)
-	for i := range d {
-		d[i] *= alpha
-	}
+	c.each(len(d), func(i0, i1 int) {
+		for i := i0; i < i1; i++ {
+			d[i] *= alpha
+		}
+	})
 }
 
 // Axpy sets y = α·x + y.
 func (c *CPU) Axpy(alpha float32, x, y Buffer) {
 	xs, ys := c.buf(x), c.buf(y)
 	checkLen("Axpy", ys, len(xs))
-	for i, v := range xs {
-		ys[i] += alpha * v
-	}
+	c.each(len(xs), func(i0, i1 int) {
+		for i := i0; i < i1; i++ {
+			ys[i] += alpha * xs[i]
+		}
+	})
 }
 
 // Mul sets dst = a ⊙ b.
@@ -181,9 +191,11 @@ func (c *CPU) Mul(dst, a, b Buffer) {
 	d, as, bs := c.buf(dst), c.buf(a), c.buf(b)
 	checkLen("Mul", as, len(d))
 	checkLen("Mul", bs, len(d))
-	for i := range d {
-		d[i] = as[i] * bs[i]
-	}
+	c.each(len(d), func(i0, i1 int) {
+		for i := i0; i < i1; i++ {
+			d[i] = as[i] * bs[i]
+		}
+	})
 }
 
 // AddRowVector adds v to every row of the m×n matrix x.
@@ -236,9 +248,11 @@ func (c *CPU) RowDot(dst, a, b Buffer, m, n int) {
 func (c *CPU) ReLU(dst, x Buffer) {
 	d, xs := c.buf(dst), c.buf(x)
 	checkLen("ReLU", xs, len(d))
-	for i, v := range xs {
-		d[i] = max(v, 0)
-	}
+	c.each(len(d), func(i0, i1 int) {
+		for i := i0; i < i1; i++ {
+			d[i] = max(xs[i], 0)
+		}
+	})
 }
 
 // ReLUBackward sets dst = g where x > 0, and 0 elsewhere.
@@ -246,13 +260,15 @@ func (c *CPU) ReLUBackward(dst, g, x Buffer) {
 	d, gs, xs := c.buf(dst), c.buf(g), c.buf(x)
 	checkLen("ReLUBackward", gs, len(d))
 	checkLen("ReLUBackward", xs, len(d))
-	for i, v := range xs {
-		if v > 0 {
-			d[i] = gs[i]
-		} else {
-			d[i] = 0
+	c.each(len(d), func(i0, i1 int) {
+		for i := i0; i < i1; i++ {
+			if xs[i] > 0 {
+				d[i] = gs[i]
+			} else {
+				d[i] = 0
+			}
 		}
-	}
+	})
 }
 
 // SoftmaxCrossEntropy computes the per-row loss and, when grad is not nil,
@@ -299,10 +315,12 @@ func (c *CPU) SGDStep(w, g, v Buffer, eta, mu, lambda float32) {
 	ws, gs, vs := c.buf(w), c.buf(g), c.buf(v)
 	checkLen("SGDStep", gs, len(ws))
 	checkLen("SGDStep", vs, len(ws))
-	for i := range ws {
-		vs[i] = mu*vs[i] + gs[i] + lambda*ws[i]
-		ws[i] -= eta * vs[i]
-	}
+	c.each(len(ws), func(i0, i1 int) {
+		for i := i0; i < i1; i++ {
+			vs[i] = mu*vs[i] + gs[i] + lambda*ws[i]
+			ws[i] -= eta * vs[i]
+		}
+	})
 }
 
 // GatherRows sets dst[r,:] = src[idx[r],:].
@@ -310,12 +328,17 @@ func (c *CPU) GatherRows(dst, src Buffer, idx []int32, n int) {
 	d, s := c.buf(dst), c.buf(src)
 	checkLen("GatherRows", d, len(idx)*n)
 	rows := len(s) / n
-	for r, i := range idx {
+	for _, i := range idx {
 		if i < 0 || int(i) >= rows {
 			panic(fmt.Sprintf("device: GatherRows: index %d outside [0,%d)", i, rows))
 		}
-		copy(d[r*n:(r+1)*n], s[int(i)*n:(int(i)+1)*n])
 	}
+	c.parallel(len(idx), len(idx)*n, func(r0, r1 int) {
+		for r := r0; r < r1; r++ {
+			i := int(idx[r])
+			copy(d[r*n:(r+1)*n], s[i*n:(i+1)*n])
+		}
+	})
 }
 
 // ScatterAddRows adds src[r,:] to dst[idx[r],:].

@@ -21,14 +21,21 @@ import (
 //	dW₁ = dY₁ᵀ·X    TN  128×784×128
 //
 // and with the weights stored in×out the same shapes come with the other
-// transpose flags, so every shape is run with all four. 1024³ is the usual
-// large square for comparison with published numbers.
+// transpose flags, so every shape is run with all four. A Hessian-vector
+// product of 32 vectors at once (influence.HVP) adds, for the first layer,
+//
+//	R{Y₁}   = X·Vᵀ      NT  128×4096×784
+//	R{dW₁}  = R{dY₁}ᵀ·X TN  4096×784×128
+//
+// 1024³ is the usual large square for comparison with published numbers.
 var benchShapes = []struct{ m, n, k int }{
 	{128, 128, 784},
 	{128, 784, 128},
 	{128, 10, 128},
 	{10, 128, 128},
 	{128, 128, 10},
+	{128, 4096, 784},
+	{4096, 784, 128},
 	{1024, 1024, 1024},
 }
 

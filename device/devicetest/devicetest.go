@@ -553,6 +553,7 @@ var gemmSizes = []struct{ m, n, k int }{
 	{128, 10, 128},  // layer 2 forward
 	{10, 128, 128},  // layer 2 weight gradient
 	{128, 128, 10},  // layer 2 input gradient: dY·W₂
+	{40, 1100, 300}, // op(B) large enough that the CPU computes Cᵀ
 }
 
 // gemmScalars are the α and β of the Gemm tests. With β = 0, C starts as
