@@ -98,6 +98,9 @@ func cmdEvaluate(ctx context.Context, args []string, stdout, stderr io.Writer,
 	var e evalFlags
 	f.register(fs)
 	e.register(fs)
+	out := fs.Lookup("out") // defaults sets it, from -data-set and -model
+	out.Usage, out.DefValue = "output folder for the trajectory and results "+
+		"(default out/evaluate-DATA-SET-MODEL)", ""
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -229,6 +229,7 @@ func TestAttribute(t *testing.T) {
 func checkAttributeSummary(t *testing.T, path string, flipped int) {
 	t.Helper()
 	var s struct {
+		Command      string  `json:"command"`
 		Seed         uint64  `json:"seed"`
 		Noise        float64 `json:"noise"`
 		Flipped      int     `json:"flipped"`
@@ -252,7 +253,7 @@ func checkAttributeSummary(t *testing.T, path string, flipped int) {
 		t.Fatalf("%s: %v", path, err)
 	}
 	c := s.Config
-	if s.Seed != tinySeed || c.Seed != tinySeed || s.Noise != 0.1 ||
+	if s.Command != "attribute" || s.Seed != tinySeed || c.Seed != tinySeed || s.Noise != 0.1 ||
 		s.Flipped != flipped || s.TrainPoints != tinyTrain || s.TestPoints != tinyTest ||
 		c.Epochs != 2 || c.BatchSize != 32 ||
 		!slices.Equal(c.Sizes, []int{tinySide * tinySide, 16, 10}) {

@@ -30,11 +30,11 @@ type summary struct {
 	Attribution  *attributionResult `json:"attribution,omitempty"`
 }
 
-// writeSummary writes the summary of the job, with attr if it scored the
-// training points, to the file name in the output folder.
-func (j *job) writeSummary(name string, attr *attributionResult) error {
+// writeSummary writes the summary of the job run by command, with attr if
+// it scored the training points, to the file name in the output folder.
+func (j *job) writeSummary(command, name string, attr *attributionResult) error {
 	s := summary{
-		Command: name, Seed: j.cfg.Seed, Data: j.flags.data, Device: j.dev.Name(),
+		Command: command, Seed: j.cfg.Seed, Data: j.flags.data, Device: j.dev.Name(),
 		Noise: j.flags.noise, Flipped: len(j.flipped),
 		TrainPoints: j.trainSet.N, TestPoints: j.testSet.N, Config: j.cfg,
 		Trajectory: j.trajectoryD, TestAccuracy: j.testAcc, TestLoss: j.testLoss,
@@ -62,7 +62,7 @@ func (j *job) writeAttribution(rows []int, cols []*method, points []float64,
 	if err := j.writeFlipped(); err != nil {
 		return err
 	}
-	return j.writeSummary("summary.json", res)
+	return j.writeSummary("attribute", "summary.json", res)
 }
 
 // writeScores writes scores.csv: a row per scored training point with its

@@ -36,7 +36,7 @@ func cmdTrain(ctx context.Context, args []string, stdout, stderr io.Writer,
 	if err := j.writeFlipped(); err != nil {
 		return err
 	}
-	if err := j.writeSummary("train-summary.json", nil); err != nil {
+	if err := j.writeSummary("train", "train-summary.json", nil); err != nil {
 		return err
 	}
 	j.printPhases(stdout)
