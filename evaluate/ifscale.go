@@ -38,7 +38,7 @@ func scoreIF(solver influence.Solver) scorer {
 	return func(ctx context.Context, tr *Trained, opt ScoreOptions,
 		progress influence.Progress, a *Attribution) error {
 		o := opt.IF
-		o.Solver = solver
+		o.Solver, o.Progress = solver, progress
 		if solver == influence.LiSSA && o.LiSSA.Scale == 0 {
 			top, err := TopEigenvalue(ctx, tr, opt.Seed)
 			if err != nil {

@@ -15,7 +15,7 @@ import (
 // A vector whose residual falls to opt.Tol·‖v‖ stops moving. Curvature
 // pᵀAp ≤ 0 means H + δ·I is not positive definite (ErrIndefinite).
 func (c *Curvature) solveCG(ctx context.Context, v *Vecs, damping float64,
-	opt CGOptions) (*Vecs, error) {
+	opt CGOptions, progress Progress) (*Vecs, error) {
 	tol, maxIter := opt.Tol, opt.MaxIter
 	if tol == 0 {
 		tol = 1e-5
@@ -48,6 +48,9 @@ func (c *Curvature) solveCG(ctx context.Context, v *Vecs, damping float64,
 		}
 		if err := w.iterate(c, damping, it, bb, tol); err != nil {
 			return nil, err
+		}
+		if progress != nil {
+			progress(it+1, maxIter)
 		}
 	}
 }
@@ -140,7 +143,7 @@ func (w *cgState) iterate(c *Curvature, damping float64, it int,
 // solveLiSSA runs the LiSSA recursion of LiSSAOptions for every vector of
 // v at once, sharing each minibatch's Hessian-vector product.
 func (c *Curvature) solveLiSSA(ctx context.Context, v *Vecs, damping float64,
-	opt LiSSAOptions) (*Vecs, error) {
+	opt LiSSAOptions, progress Progress) (*Vecs, error) {
 	n := c.data.N()
 	if opt.BatchSize == 0 {
 		opt.BatchSize = min(n, probeRows)
@@ -164,7 +167,7 @@ func (c *Curvature) solveLiSSA(ctx context.Context, v *Vecs, damping float64,
 	}
 	defer ls.free()
 	for rep := range opt.Repeats {
-		if err := ls.run(ctx, c, damping, rep); err != nil {
+		if err := ls.run(ctx, c, damping, rep, progress); err != nil {
 			return nil, err
 		}
 	}
@@ -225,10 +228,13 @@ func (ls *lissa) batch() []int32 {
 	return ls.idx
 }
 
-// run makes one run of Depth iterations from h = v and adds h to est.
-func (ls *lissa) run(ctx context.Context, c *Curvature, damping float64, rep int) error {
+// run makes run rep of Depth iterations from h = v and adds h to est,
+// telling progress, when not nil, the iterations done over all runs.
+func (ls *lissa) run(ctx context.Context, c *Curvature, damping float64, rep int,
+	progress Progress) error {
+	depth := ls.opt.Depth
 	ls.h.Copy(ls.v)
-	for j := 1; j <= ls.opt.Depth; j++ {
+	for j := 1; j <= depth; j++ {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("influence: LiSSA: %w", err)
 		}
@@ -239,6 +245,9 @@ func (ls *lissa) run(ctx context.Context, c *Curvature, damping float64, rep int
 		ls.h.Axpy(1, ls.v)
 		if err := ls.check(j, rep); err != nil {
 			return err
+		}
+		if progress != nil {
+			progress(rep*depth+j, ls.opt.Repeats*depth)
 		}
 	}
 	ls.est.Axpy(1, ls.h)

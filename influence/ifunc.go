@@ -84,6 +84,11 @@ type IFOptions struct {
 
 	CG    CGOptions
 	LiSSA LiSSAOptions
+
+	// Progress, when not nil, is told how far the solver has come: CG
+	// iterations out of MaxIter (it stops early on converging), LiSSA
+	// iterations out of Depth·Repeats, explicit Hessian columns out of P.
+	Progress Progress `json:"-"`
 }
 
 // CGOptions configures the conjugate-gradient solver.
@@ -347,11 +352,11 @@ func (c *Curvature) Solve(ctx context.Context, v *Vecs, opt IFOptions) (*Vecs, e
 	}
 	switch opt.Solver {
 	case Explicit:
-		return c.solveExplicit(ctx, v, opt.Damping)
+		return c.solveExplicit(ctx, v, opt.Damping, opt.Progress)
 	case CG:
-		return c.solveCG(ctx, v, opt.Damping, opt.CG)
+		return c.solveCG(ctx, v, opt.Damping, opt.CG, opt.Progress)
 	case LiSSA:
-		return c.solveLiSSA(ctx, v, opt.Damping, opt.LiSSA)
+		return c.solveLiSSA(ctx, v, opt.Damping, opt.LiSSA, opt.Progress)
 	}
 	return nil, fmt.Errorf("influence: unknown solver %v", opt.Solver)
 }
@@ -360,6 +365,13 @@ func (c *Curvature) Solve(ctx context.Context, v *Vecs, opt IFOptions) (*Vecs, e
 // vector products with the unit vectors. It returns an error for models
 // of more than ExplicitMaxParams parameters.
 func (c *Curvature) Dense(ctx context.Context, shift float64) (*mat.SymDense, error) {
+	return c.dense(ctx, shift, nil)
+}
+
+// dense is Dense, telling progress, when not nil, how many columns are
+// done.
+func (c *Curvature) dense(ctx context.Context, shift float64,
+	progress Progress) (*mat.SymDense, error) {
 	e, err := NewVecs(c.model, min(c.model.NumParams(), hvpBatch))
 	if err != nil {
 		return nil, err
@@ -383,6 +395,9 @@ func (c *Curvature) Dense(ctx context.Context, shift float64) (*mat.SymDense, er
 		j1 := min(j0+e.K, p)
 		if err := c.columns(h, e.Rows(0, j1-j0), he.Rows(0, j1-j0), j0, shift); err != nil {
 			return nil, err
+		}
+		if progress != nil {
+			progress(j1, p)
 		}
 	}
 	sym := mat.NewSymDense(p, nil)
@@ -423,8 +438,8 @@ func (c *Curvature) columns(h *mat.Dense, e, he *Vecs, j0 int, shift float64) er
 // solveExplicit forms H + δ·I and solves by Cholesky, or by LU when the
 // matrix is not positive definite.
 func (c *Curvature) solveExplicit(ctx context.Context, v *Vecs,
-	damping float64) (*Vecs, error) {
-	h, err := c.Dense(ctx, damping)
+	damping float64, progress Progress) (*Vecs, error) {
+	h, err := c.dense(ctx, damping, progress)
 	if err != nil {
 		return nil, err
 	}

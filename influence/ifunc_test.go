@@ -3,6 +3,7 @@ package influence
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -247,8 +248,54 @@ func TestCGIndefiniteIsAnError(t *testing.T) {
 	defer v.Free()
 	// A negative damping beyond the weight decay makes H − 5·I indefinite;
 	// Solve refuses negative damping, so call the solver directly.
-	_, err = c.solveCG(context.Background(), v, -5, CGOptions{})
+	_, err = c.solveCG(context.Background(), v, -5, CGOptions{}, nil)
 	if !errors.Is(err, ErrIndefinite) {
 		t.Fatalf("got %v, want an error wrapping ErrIndefinite", err)
+	}
+}
+
+// TestSolverProgress checks that each solver reports its progress in
+// order, ending where it stopped: every column of the explicit Hessian,
+// every LiSSA iteration, and a CG run that converged before its bound.
+func TestSolverProgress(t *testing.T) {
+	c, data, test, rec := tinyCurvature(t)
+	const damping = 0.5
+	scale := tinyScale(t, c, damping)
+	obj := Objectives{Test: test, TestLoss: true}
+	lissa := LiSSAOptions{Scale: scale, Depth: 50, BatchSize: 4, Repeats: 3, Seed: 3}
+	for _, tc := range []struct {
+		opt       IFOptions
+		last, all int // the final report; all = 0: any total above last
+	}{
+		{IFOptions{Solver: Explicit}, c.model.NumParams(), c.model.NumParams()},
+		{IFOptions{Solver: LiSSA, LiSSA: lissa}, 150, 150},
+		{IFOptions{Solver: CG, CG: CGOptions{MaxIter: 500}}, 0, 500},
+	} {
+		t.Run(tc.opt.Solver.String(), func(t *testing.T) {
+			var done []int
+			total := -1
+			tc.opt.Damping = damping
+			tc.opt.Progress = func(d, n int) {
+				done, total = append(done, d), n
+			}
+			_, err := InfluenceFunctions(context.Background(), c.model.Device(),
+				rec, data, obj, tc.opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(done) == 0 {
+				t.Fatal("no progress reported")
+			}
+			if !slices.IsSorted(done) || done[0] < 1 {
+				t.Errorf("progress %v is not increasing from 1", done)
+			}
+			last := done[len(done)-1]
+			if total != tc.all || (tc.last > 0 && last != tc.last) || last > total {
+				t.Errorf("last report %d of %d, want %d of %d", last, total, tc.last, tc.all)
+			}
+			if tc.opt.Solver == CG && last == total {
+				t.Errorf("CG ran all %d iterations on a well-conditioned system", total)
+			}
+		})
 	}
 }
