@@ -214,6 +214,50 @@ func BenchmarkFirstOrderHyDRA(b *testing.B) {
 	b.ReportMetric(med/trainS, "score/train")
 }
 
+// BenchmarkFirstOrderHyDRALogged times what optraj attribute does when it
+// trains the run itself: training one epoch with an influence.StepLog
+// attached, then influence.FirstOrderLogged scoring all 60,000 points
+// from the log, against the objectives of BenchmarkFirstOrderHyDRA. It
+// reports the median time of each, their ratio and the log's size.
+func BenchmarkFirstOrderHyDRALogged(b *testing.B) {
+	dev := openDevice(b)
+	data, test := mnistData(b, dev)
+	cfg := benchConfig(1)
+	obj := influence.Objectives{Test: test, TestLoss: true, Self: true}
+	base := b.TempDir()
+
+	var trainS, scoreS []float64
+	var scores *influence.Scores
+	for b.Loop() {
+		log := influence.NewStepLog(dev, cfg.Epochs, data.N())
+		start := time.Now()
+		run, err := train.TrainHooked(context.Background(), dev, data, cfg,
+			filepath.Join(base, strconv.Itoa(len(trainS))), log.Hook, nil)
+		trainS = append(trainS, time.Since(start).Seconds())
+		if err != nil {
+			b.Fatal(err)
+		}
+		run.Free()
+
+		start = time.Now()
+		scores, err = influence.FirstOrderLogged(context.Background(), dev,
+			run.Record, data, obj, log, nil)
+		scoreS = append(scoreS, time.Since(start).Seconds())
+		log.Free()
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	checkFinite(b, scores.TestLoss, scores.Self)
+
+	b.ReportMetric(median(scoreS), "score-s")
+	b.ReportMetric(median(trainS), "train-s")
+	b.ReportMetric(median(scoreS)/median(trainS), "score/train")
+	mib := float64(influence.StepLogBytes(cfg.Sizes, cfg.Epochs, data.N())) / (1 << 20)
+	b.ReportMetric(mib, "log-MiB")
+	b.ReportMetric(0, "ns/op")
+}
+
 // trainTimed trains cfg on data runs times, each into a fresh folder, and
 // returns the record of the first run and the median seconds per run.
 func trainTimed(b *testing.B, dev device.Device, data *train.Data,

@@ -93,6 +93,7 @@ main() {
 	bench BenchmarkTrainEpoch "${epochs}x"
 	bench BenchmarkPeerTorch 1x
 	bench BenchmarkFirstOrderHyDRA "${scorings}x"
+	bench BenchmarkFirstOrderHyDRALogged "${scorings}x"
 	bench BenchmarkPeerTorchHyDRA 1x
 	load_after="$(loadavg)"
 	echo "load average after: $load_after" | tee -a "$raw"
@@ -104,6 +105,7 @@ main() {
 report() {
 	local ours torch ours_min torch_min ours_gf torch_gf
 	local ours_acc torch_acc ours_sr torch_sr ours_sc torch_sc
+	local ours_lsc ours_lsr ours_ltr
 	ours="$(metric BenchmarkTrainEpoch s/epoch)"
 	torch="$(metric BenchmarkPeerTorch s/epoch)"
 	ours_min="$(metric BenchmarkTrainEpoch min-s/epoch)"
@@ -115,6 +117,9 @@ report() {
 	ours_sc="$(metric BenchmarkFirstOrderHyDRA score-s)"
 	torch_sc="$(metric BenchmarkPeerTorchHyDRA score-s)"
 	ours_sr="$(metric BenchmarkFirstOrderHyDRA score/train)"
+	ours_lsc="$(metric BenchmarkFirstOrderHyDRALogged score-s)"
+	ours_lsr="$(metric BenchmarkFirstOrderHyDRALogged score/train)"
+	ours_ltr="$(metric BenchmarkFirstOrderHyDRALogged train-s)"
 	torch_sr="$(metric BenchmarkPeerTorchHyDRA score/train)"
 
 	echo
@@ -125,6 +130,9 @@ report() {
 	row 'test accuracy, 1 epoch' "$ours_acc" "$torch_acc"
 	row 'HyDRA scoring s' "$ours_sc" "$torch_sc"
 	row 'HyDRA scoring / training' "$ours_sr" "$torch_sr"
+	row 'HyDRA from step log s' "$ours_lsc" "$torch_sc"
+	row 'from step log / training' "$ours_lsr" "$torch_sr"
+	row 'training with step log s' "$ours_ltr" ""
 	echo "load average before $load_before, after $load_after"
 
 	local out="$results/$stamp.json"
@@ -138,7 +146,10 @@ report() {
   "epochs": $epochs,
   "optraj": {"epoch_s_median": $(json "$ours"), "epoch_s_min": $(json "$ours_min"),
     "gflops": $(json "$ours_gf"), "test_accuracy": $(json "$ours_acc"),
-    "hydra_score_s": $(json "$ours_sc"), "hydra_score_over_train": $(json "$ours_sr")},
+    "hydra_score_s": $(json "$ours_sc"), "hydra_score_over_train": $(json "$ours_sr"),
+    "hydra_logged_score_s": $(json "$ours_lsc"),
+    "hydra_logged_score_over_train": $(json "$ours_lsr"),
+    "train_with_log_s": $(json "$ours_ltr")},
   "torch_peer": {"epoch_s_median": $(json "$torch"), "epoch_s_min": $(json "$torch_min"),
     "gflops": $(json "$torch_gf"), "test_accuracy": $(json "$torch_acc"),
     "hydra_score_s": $(json "$torch_sc"), "hydra_score_over_train": $(json "$torch_sr")},

@@ -5,30 +5,47 @@ import (
 	"github.com/optraj/optraj/train"
 )
 
-// accumulate adds step s's terms to the scores of the points in its batch;
-// c is the step's coefficient c_t. The rows of each layer's output
-// gradient are 1/B_t times the per-sample δᵢ (see StepInfo), which cancels
-// the 1/B_t of the relevance sum.
-func (p *prepared) accumulate(s *train.StepInfo, c float64) error {
-	b, j := len(s.Batch), len(p.obj.TestPoints)
+// acts are one step's inputs a and output gradients d of a linear layer,
+// a row per point of the batch. The rows of d are 1/B_t times the
+// per-sample δᵢ (see train.StepInfo), which cancels the 1/B_t of the
+// relevance sum. Layer 0 reads its input from the data instead of a,
+// which may then be nil.
+type acts struct{ a, d *tensor.Tensor }
+
+// modelActs returns the inputs and output gradients that the layers of m
+// hold after a backward pass.
+func modelActs(m *train.MLP) []acts {
+	lins := m.Linears()
+	out := make([]acts, len(lins))
+	for l, lin := range lins {
+		out[l] = acts{a: lin.Input(), d: lin.OutputGrad()}
+	}
+	return out
+}
+
+// accumulate adds the terms of a step over batch, at learning rate lr and
+// with coefficient c (the c_t of Coefficients), to the scores of the
+// batch's points, reading each layer's rows from layers.
+func (p *prepared) accumulate(batch []int32, lr, c float64, layers []acts) error {
+	b, j := len(batch), len(p.obj.TestPoints)
 	for i := range p.sum {
 		clear(p.sum[i][:b*max(1, j)])
 	}
-	for l, lin := range s.Model.Linears() {
-		if err := p.layer(l, lin, s.Batch); err != nil {
+	for l, la := range layers {
+		if err := p.layer(l, la.a, la.d, batch); err != nil {
 			return err
 		}
 	}
 
 	sc, bb := p.scores, float64(b)
-	for r, i := range s.Batch {
+	for r, i := range batch {
 		if sc.TestLoss != nil {
 			sc.TestLoss[i] -= c * p.sum[0][r]
 		}
 		if sc.Self != nil {
 			sc.Self[i] -= c * p.sum[1][r]
 		}
-		sc.TracIn[i] += s.LR * bb * bb * p.sum[2][r]
+		sc.TracIn[i] += lr * bb * bb * p.sum[2][r]
 		for k := range j {
 			sc.Points[int(i)*j+k] -= c * p.sum[3][r*j+k]
 		}
@@ -36,10 +53,10 @@ func (p *prepared) accumulate(s *train.StepInfo, c float64) error {
 	return nil
 }
 
-// layer adds linear layer l's share of the batch's dot products to p.sum.
-func (p *prepared) layer(l int, lin *train.Linear, batch []int32) error {
+// layer adds linear layer l's share of the batch's dot products to p.sum,
+// from its inputs a and output gradients d.
+func (p *prepared) layer(l int, a, d *tensor.Tensor, batch []int32) error {
 	b := len(batch)
-	a, d := lin.Input(), lin.OutputGrad()
 	vec := p.vec.RowSlice(0, b)
 
 	// ‖aᵢ‖² + 1, the input factor of ‖∇ℓᵢ‖² (layer 0 reads the data's).

@@ -63,6 +63,19 @@
 // the 1/B_t in Rᵢ. FirstOrder therefore replays the trajectory once and
 // never holds an N × parameters matrix.
 //
+// # Scoring without a replay
+//
+// The replay exists only to see, at each step, every layer's δᵢ and aᵢ
+// for the batch; recomputing them costs a training run. Everything else
+// that Rᵢ needs (V, X·V₀ᵀ, the final δⱼ and aⱼ) is known only at w_T. A
+// StepLog attached to the training run keeps those rows as training makes
+// them (the first layer's aᵢ being the data, it keeps only δᵢ there), and
+// FirstOrderLogged then scores from the log: one pass over all points at
+// w_T and a few small products per step. The log grows with the number of
+// visits, E·N rows of Σ_l out_l + Σ_{l ≥ 1} in_l values, so it suits runs
+// of a few epochs; the rows are the replay's bit for bit, and so are the
+// scores.
+//
 // # Baselines
 //
 // The same replay yields the TracIn self-influence of Pruthi et al. (2020)

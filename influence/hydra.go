@@ -2,7 +2,6 @@ package influence
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/optraj/optraj/device"
 	"github.com/optraj/optraj/train"
@@ -51,39 +50,44 @@ type Progress func(done, total int)
 // data must be the training data the run was recorded on.
 func FirstOrder(ctx context.Context, dev device.Device, rec *train.Record,
 	data *train.Data, obj Objectives, progress Progress) (*Scores, error) {
-	if (obj.TestLoss || len(obj.TestPoints) > 0) && obj.Test == nil {
-		return nil, fmt.Errorf("influence: test objectives without a test set")
-	}
-	for _, j := range obj.TestPoints {
-		if j < 0 || j >= obj.Test.N() {
-			return nil, fmt.Errorf("influence: test point %d outside [0, %d)", j, obj.Test.N())
+	return firstOrder(dev, rec, data, obj, func(p *prepared, coef []float64) error {
+		hook := func(s *train.StepInfo) error {
+			return p.accumulate(s.Batch, s.LR, coef[s.Step], modelActs(s.Model))
 		}
-	}
+		var prog train.Progress
+		if progress != nil {
+			prog = func(e train.Event) { progress(e.Step, e.Steps) }
+		}
+		run, err := train.Replay(ctx, dev, data, rec, 0, rec.Steps, hook, prog)
+		if err != nil {
+			return err
+		}
+		run.Free()
+		return nil
+	})
+}
 
+// firstOrder prepares the objectives of obj at the final weights of rec
+// and has walk add every step's terms, with the coefficients c_t of the
+// run, to the scores it returns.
+func firstOrder(dev device.Device, rec *train.Record, data *train.Data, obj Objectives,
+	walk func(p *prepared, coef []float64) error) (*Scores, error) {
+	if err := checkObjectives(obj); err != nil {
+		return nil, err
+	}
 	final, err := train.LoadFinalModel(dev, rec, passRows)
 	if err != nil {
 		return nil, err
 	}
 	defer final.Free()
 	p, err := prepare(final, rec.Config.BatchSize, data, obj)
-	if err != nil {
-		p.free()
-		return nil, err
-	}
 	defer p.free()
-
-	coef := Coefficients(rec.LR, rec.Config.Momentum, rec.Config.WeightDecay)
-	hook := func(s *train.StepInfo) error {
-		return p.accumulate(s, coef[s.Step])
-	}
-	var prog train.Progress
-	if progress != nil {
-		prog = func(e train.Event) { progress(e.Step, e.Steps) }
-	}
-	run, err := train.Replay(ctx, dev, data, rec, 0, rec.Steps, hook, prog)
 	if err != nil {
 		return nil, err
 	}
-	run.Free()
+	coef := Coefficients(rec.LR, rec.Config.Momentum, rec.Config.WeightDecay)
+	if err := walk(p, coef); err != nil {
+		return nil, err
+	}
 	return p.scores, nil
 }

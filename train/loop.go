@@ -25,12 +25,12 @@ type Event struct {
 // Progress receives an Event after every step. It must not keep the Event.
 type Progress func(Event)
 
-// StepInfo is what a replay hook sees at step Step: the model at w_t,
-// after the forward and backward passes over the step's batch and before
-// the update. Model.Linears()[l].Input() and OutputGrad() hold each layer's
-// activations and output gradients of the batch; the gradients are those
-// of the batch's mean loss, so row i is 1/len(Batch) times the gradient of
-// point Batch[i]'s own loss.
+// StepInfo is what a hook of Replay or TrainHooked sees at step Step: the
+// model at w_t, after the forward and backward passes over the step's
+// batch and before the update. Model.Linears()[l].Input() and
+// OutputGrad() hold each layer's activations and output gradients of the
+// batch; the gradients are those of the batch's mean loss, so row i is
+// 1/len(Batch) times the gradient of point Batch[i]'s own loss.
 type StepInfo struct {
 	Step  int
 	Batch []int32
@@ -38,7 +38,8 @@ type StepInfo struct {
 	Model *MLP
 }
 
-// Hook is called by Replay at each step; an error stops the replay.
+// Hook is called by Replay and TrainHooked at each step they run; an
+// error stops the run.
 type Hook func(*StepInfo) error
 
 // Run is the state of a training run: its record, and the model and
@@ -68,6 +69,14 @@ var ErrNotFinite = errors.New("train: loss is not finite")
 // finite; the checkpoints written up to then stay valid.
 func Train(ctx context.Context, dev device.Device, data *Data, cfg Config,
 	dir string, progress Progress) (*Run, error) {
+	return TrainHooked(ctx, dev, data, cfg, dir, nil, progress)
+}
+
+// TrainHooked is Train, calling hook, when not nil, at every step that it
+// runs: from the first step for a new run, from the checkpoint it resumes
+// from otherwise, and at none for a run that was already finished.
+func TrainHooked(ctx context.Context, dev device.Device, data *Data, cfg Config,
+	dir string, hook Hook, progress Progress) (*Run, error) {
 	if err := checkRun(cfg, data); err != nil {
 		return nil, err
 	}
@@ -90,7 +99,7 @@ func Train(ctx context.Context, dev device.Device, data *Data, cfg Config,
 	} else {
 		run.Resumed = from
 	}
-	if err := run.advance(ctx, data, rec.Steps, nil, progress, true); err != nil {
+	if err := run.advance(ctx, data, rec.Steps, hook, progress, true); err != nil {
 		run.Free()
 		return nil, err
 	}

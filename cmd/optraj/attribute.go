@@ -136,6 +136,10 @@ func (j *job) attributeJob(ctx context.Context, a *attrFlags) error {
 	if err := os.MkdirAll(j.flags.out, 0o755); err != nil {
 		return fmt.Errorf("output folder: %w", err)
 	}
+	if a.method == evaluate.HyDRA &&
+		influence.StepLogBytes(j.cfg.Sizes, j.cfg.Epochs, j.data.N()) <= maxStepLog {
+		j.stepLog = influence.NewStepLog(j.dev, j.cfg.Epochs, j.data.N())
+	}
 	if err := j.timed("train", func() error { return j.fit(ctx) }); err != nil {
 		return err
 	}
@@ -176,18 +180,53 @@ func (j *job) attributeHyDRA(ctx context.Context, pts []int, top int) error {
 	return j.writeResults(sc, res, pts)
 }
 
-// attribute runs first-order HyDRA with a progress bar.
+// maxStepLog bounds the memory of the step log that lets attribute score
+// a run it trains without replaying it; a larger run is replayed. The
+// main job's log takes 319 MB (influence.StepLogBytes).
+const maxStepLog = 1 << 30
+
+// attribute runs first-order HyDRA with a progress bar: from the step log
+// when fit filled it, by a replay of the recorded run otherwise.
 func (j *job) attribute(ctx context.Context, pts []int) (*influence.Scores, error) {
 	obj := influence.Objectives{Test: j.test, TestLoss: true, TestPoints: pts, Self: true}
-	bar := j.bar(j.run.Record.Steps, "hydra replay")
+	rec := j.run.Record
+	logged := j.stepLog != nil && j.stepLog.Complete(rec)
+	what := "hydra replay"
+	switch {
+	case logged:
+		what = "hydra scoring"
+	case j.run.Resumed == rec.Steps:
+		j.log.Info("scoring by a replay of the run trained before", "folder", j.trajectoryD)
+	default:
+		j.log.Info("scoring by a replay of the run", "why", j.stepLogReason())
+	}
+	bar := j.bar(rec.Steps, what)
 	progress := func(done, total int) {
 		if bar != nil {
 			_ = bar.Set(done)
 		}
 	}
-	sc, err := influence.FirstOrder(ctx, j.dev, j.run.Record, j.data, obj, progress)
+	var sc *influence.Scores
+	var err error
+	if logged {
+		sc, err = influence.FirstOrderLogged(ctx, j.dev, rec, j.data, obj, j.stepLog, progress)
+	} else {
+		sc, err = influence.FirstOrder(ctx, j.dev, rec, j.data, obj, progress)
+	}
 	j.finishBar(bar)
 	return sc, err
+}
+
+// stepLogReason says why fit left no complete step log.
+func (j *job) stepLogReason() string {
+	if j.stepLog == nil {
+		return fmt.Sprintf("a step log would take %d MiB, over %d",
+			influence.StepLogBytes(j.cfg.Sizes, j.cfg.Epochs, j.data.N())>>20, maxStepLog>>20)
+	}
+	if err := j.stepLog.Err(); err != nil {
+		return err.Error()
+	}
+	return "the run was not trained by this command"
 }
 
 // report prints the detection table of HyDRA and the baselines and the

@@ -15,6 +15,7 @@ import (
 
 	"github.com/optraj/optraj/dataset"
 	"github.com/optraj/optraj/device"
+	"github.com/optraj/optraj/influence"
 	"github.com/optraj/optraj/train"
 )
 
@@ -34,6 +35,7 @@ type job struct {
 	data, test  *train.Data
 	cfg         train.Config
 	run         *train.Run
+	stepLog     *influence.StepLog // filled by fit, when set
 	testLoss    float64
 	testAcc     float64
 	phases      []phase
@@ -153,7 +155,11 @@ func (j *job) fit(ctx context.Context) error {
 			_ = bar.Set(e.Step)
 		}
 	}
-	run, err := train.Train(ctx, j.dev, j.data, j.cfg, j.trajectoryD, progress)
+	var hook train.Hook
+	if j.stepLog != nil {
+		hook = j.stepLog.Hook
+	}
+	run, err := train.TrainHooked(ctx, j.dev, j.data, j.cfg, j.trajectoryD, hook, progress)
 	j.finishBar(bar)
 	if err != nil {
 		return err
@@ -191,6 +197,9 @@ func (j *job) finishBar(bar *progressbar.ProgressBar) {
 func (j *job) close() {
 	if j.run != nil {
 		j.run.Free()
+	}
+	if j.stepLog != nil {
+		j.stepLog.Free()
 	}
 	if j.dev != nil {
 		j.dev.Close()

@@ -295,7 +295,8 @@ func TestAttributeDeterministic(t *testing.T) {
 
 // TestAttributeReusesTrajectory trains with train, then attributes into
 // the same folder: attribute must load the finished trajectory rather
-// than train again, and give the scores of a fresh run.
+// than train again, and give the scores of a fresh run. The fresh run
+// scores from the step log of its training, the other by a replay.
 func TestAttributeReusesTrajectory(t *testing.T) {
 	data := writeTinyMNIST(t)
 	out := filepath.Join(t.TempDir(), "out")
@@ -307,8 +308,10 @@ func TestAttributeReusesTrajectory(t *testing.T) {
 	before := trajectoryFiles(t, out)
 
 	stdout, stderr := mustRun(t, append([]string{"attribute"}, jobArgs(data, out)...)...)
-	if !strings.Contains(stderr, "resumed the trajectory") {
-		t.Errorf("attribute did not report reusing the trajectory; stderr:\n%s", stderr)
+	if !strings.Contains(stderr, "resumed the trajectory") ||
+		!strings.Contains(stderr, "scoring by a replay") {
+		t.Errorf("attribute did not report reusing the trajectory and replaying it; "+
+			"stderr:\n%s", stderr)
 	}
 	if acc := parseAccuracy(t, stdout); acc != trainAcc {
 		t.Errorf("test accuracy %v after reuse, %v after training", acc, trainAcc)
@@ -321,7 +324,10 @@ func TestAttributeReusesTrajectory(t *testing.T) {
 	}
 
 	fresh := filepath.Join(t.TempDir(), "fresh")
-	mustRun(t, append([]string{"attribute"}, jobArgs(data, fresh)...)...)
+	_, stderr = mustRun(t, append([]string{"attribute"}, jobArgs(data, fresh)...)...)
+	if strings.Contains(stderr, "replay") {
+		t.Errorf("a fresh attribute replayed its run; stderr:\n%s", stderr)
+	}
 	if !bytes.Equal(readFile(t, filepath.Join(out, "scores.csv")),
 		readFile(t, filepath.Join(fresh, "scores.csv"))) {
 		t.Error("scores.csv from the reused trajectory differs from a fresh run's")
