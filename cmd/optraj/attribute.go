@@ -136,9 +136,13 @@ func (j *job) attributeJob(ctx context.Context, a *attrFlags) error {
 	if err := os.MkdirAll(j.flags.out, 0o755); err != nil {
 		return fmt.Errorf("output folder: %w", err)
 	}
-	if a.method == evaluate.HyDRA &&
-		influence.StepLogBytes(j.cfg.Sizes, j.cfg.Epochs, j.data.N()) <= maxStepLog {
-		j.stepLog = influence.NewStepLog(j.dev, j.cfg.Epochs, j.data.N())
+	if a.method == evaluate.HyDRA {
+		// Only the other methods retrain from the host copy of the
+		// images; the device holds its own.
+		j.trainSet.X = nil
+		if influence.StepLogBytes(j.cfg.Sizes, j.cfg.Epochs, j.data.N()) <= maxStepLog {
+			j.stepLog = influence.NewStepLog(j.dev, j.cfg.Epochs, j.data.N())
+		}
 	}
 	if err := j.timed("train", func() error { return j.fit(ctx) }); err != nil {
 		return err
