@@ -26,7 +26,8 @@
 // Taking point i out of every batch it was in while keeping each batch's
 // factor 1/B_t (train.KeepScale) is therefore exactly εᵢ = −1, and
 //
-//	ΔLᵢ = L(w_T(−eᵢ)) − L(w_T(0)) = −∂L/∂εᵢ + O(‖Δw‖²) = Rᵢ + O(‖Δw‖²).
+//	ΔLᵢ = L(w_T(−eᵢ)) − L(w_T(0))
+//	    = −∂L/∂εᵢ + O(‖Δw‖²) = Rᵢ + O(‖Δw‖²).
 //
 // The predicted change of the test loss when i is left out is Rᵢ itself:
 // removing a helpful point (Rᵢ > 0) raises the loss, removing a harmful

@@ -9,8 +9,8 @@ import (
 )
 
 // refDots returns, at the flat weights w, GradDot's scores in float64:
-// ⟨∇L_test, ∇ℓᵢ⟩, ⟨∇ℓⱼ, ∇ℓᵢ⟩ (N×J) and ‖∇ℓᵢ‖², with the norms of the
-// test gradients.
+// ⟨∇L_test, ∇ℓᵢ⟩, ⟨∇ℓⱼ, ∇ℓᵢ⟩ (N×J) and ‖∇ℓᵢ‖², with the
+// norms of the test gradients.
 func refDots(ref refMLP, w, xs []float64, data *train.Data, xt []float64,
 	test *train.Data) (sc *Scores, testSq float64, pointSq []float64) {
 	mean, pts, self := refObjectives(ref, w, xs, data, xt, test)

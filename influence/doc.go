@@ -45,8 +45,8 @@
 // # Per-sample dot products without per-sample gradients
 //
 // For a linear layer y = W·a + b, the gradient of ℓᵢ is rank one:
-// ∂ℓᵢ/∂W = δᵢ·aᵢᵀ and ∂ℓᵢ/∂b = δᵢ, where aᵢ is the layer's input and δᵢ the
-// gradient at its output. Against a fixed vector (V, v) of the layer's shape
+// ∂ℓᵢ/∂W = δᵢ·aᵢᵀ and ∂ℓᵢ/∂b = δᵢ, where aᵢ is the layer's input and
+// δᵢ the gradient at its output. Against a fixed vector (V, v) of the layer's shape
 //
 //	⟨∇ℓᵢ, (V, v)⟩ = δᵢᵀ·(V·aᵢ + v),
 //
