@@ -135,3 +135,62 @@ func TestStepLogBytes(t *testing.T) {
 		t.Errorf("StepLogBytes of logistic regression = %d, want %d", got, want)
 	}
 }
+
+// TestFirstOrderLoggedRefusesMismatch checks that a log is read only as
+// the run that filled it: not against the record of a run in another
+// order, nor with other data, nor on another device.
+func TestFirstOrderLoggedRefusesMismatch(t *testing.T) {
+	dev := device.NewCPU(1)
+	blobs := dataset.Blobs(13, 5, 3, 0.8, 11)
+	data := toData(t, dev, blobs)
+	test := toData(t, dev, dataset.Blobs(7, 5, 3, 0.8, 12))
+	cfg := logConfig(5, 4, 3)
+	log := NewStepLog(dev, cfg.Epochs, data.N())
+	defer log.Free()
+	run, err := train.TrainHooked(context.Background(), dev, data, cfg, t.TempDir(),
+		log.Hook, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run.Free()
+
+	reseeded := cfg
+	reseeded.Seed++
+	other, err := train.Train(context.Background(), dev, data, reseeded, t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.Free()
+
+	relabelled := slices.Clone(blobs.Y)
+	relabelled[0] = (relabelled[0] + 1) % 3
+	otherData, err := train.NewData(dev, blobs.X, relabelled, blobs.D, blobs.Classes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherDev := device.NewCPU(1)
+	otherDevData := toData(t, otherDev, blobs)
+
+	obj := Objectives{Test: test, TestLoss: true}
+	for _, c := range []struct {
+		name string
+		dev  device.Device
+		rec  *train.Record
+		data *train.Data
+	}{
+		{"another run's record", dev, other.Record, data},
+		{"other labels", dev, run.Record, otherData},
+		{"another device", otherDev, run.Record, otherDevData},
+	} {
+		sc, err := FirstOrderLogged(context.Background(), c.dev, c.rec, c.data, obj, log, nil)
+		if err == nil || sc != nil {
+			t.Errorf("%s: got %v, %v; want an error", c.name, sc, err)
+			continue
+		}
+		t.Logf("%s: %v", c.name, err)
+	}
+	if _, err := FirstOrderLogged(context.Background(), dev, run.Record, data, obj, log,
+		nil); err != nil {
+		t.Errorf("the log's own run: %v", err)
+	}
+}

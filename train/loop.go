@@ -160,7 +160,8 @@ func sameRun(rec *Record, cfg Config, data *Data) error {
 			" recorded %s\n requested %s\nuse another output folder", rec.dir, a, b)
 	}
 	if rec.Data != data.Fingerprint {
-		return fmt.Errorf("train: %s holds a trajectory of other data (%s, not %s)",
+		return fmt.Errorf("train: %s holds a trajectory of other data: the points or "+
+			"their labels differ (%s, not %s); use another output folder",
 			rec.dir, rec.Data, data.Fingerprint)
 	}
 	return nil

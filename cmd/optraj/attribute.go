@@ -214,6 +214,7 @@ func (j *job) attribute(ctx context.Context, pts []int) (*influence.Scores, erro
 	var err error
 	if logged {
 		sc, err = influence.FirstOrderLogged(ctx, j.dev, rec, j.data, obj, j.stepLog, progress)
+		j.stepLog.Free() // before the results are written
 	} else {
 		sc, err = influence.FirstOrder(ctx, j.dev, rec, j.data, obj, progress)
 	}

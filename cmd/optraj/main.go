@@ -20,27 +20,38 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"syscall"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	// SIGTERM too, so that a scheduler stopping a run leaves the
+	// checkpoint that Ctrl-C leaves.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt,
+		syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
+		if !errors.Is(err, flag.ErrHelp) && err != errUsage {
 			fmt.Fprintln(os.Stderr, "optraj:", err)
 		}
 		os.Exit(exitCode(err))
 	}
 }
 
+// exitCode is 0 for -h, which asked for the help it got, 2 for a command
+// line that makes no sense, and 1 for every other failure.
 func exitCode(err error) int {
-	if errors.Is(err, flag.ErrHelp) || errors.Is(err, errUsage) {
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
 		return 2
 	}
 	return 1
 }
 
-var errUsage = errors.New("usage")
+// errUsage follows the usage text that run prints for a command line
+// without a known command.
+var errUsage = errors.New("see the usage above")
 
 const usage = `optraj trains neural networks, records the trajectory of gradient
 descent, and uses it to explain predictions.
@@ -77,5 +88,5 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	fmt.Fprint(stderr, usage)
-	return fmt.Errorf("unknown command %q: %w", args[0], errUsage)
+	return fmt.Errorf("unknown command %q; %w", args[0], errUsage)
 }
