@@ -78,6 +78,7 @@ var (
 type IDXError struct {
 	Path   string // file read; empty when reading a bare stream
 	Offset int64  // byte offset of the fault in the decompressed stream
+	Gzip   bool   // whether the file was gzip, so that Offset is not the file's
 	Kind   error  // which sentinel
 	Detail string // what is wrong, with the values found
 	Cause  error  // underlying error, or nil
@@ -90,8 +91,12 @@ func (e *IDXError) Error() string {
 		name = "IDX stream"
 	}
 	kind := strings.TrimPrefix(e.Kind.Error(), "dataset: ")
-	return fmt.Sprintf("dataset: %s: %s at offset %d: %s",
-		name, kind, e.Offset, e.Detail)
+	at := "offset"
+	if e.Gzip {
+		at = "decompressed offset"
+	}
+	return fmt.Sprintf("dataset: %s: %s at %s %d: %s",
+		name, kind, at, e.Offset, e.Detail)
 }
 
 // Unwrap returns Kind and, when there is one, Cause.
@@ -297,6 +302,7 @@ func (d *idxDecoder) shortPayload(err error, dims []int, size, got int) error {
 	}
 	return &IDXError{
 		Path:   d.path,
+		Gzip:   d.gzip,
 		Offset: d.off + int64(got),
 		Kind:   ErrTruncated,
 		Detail: fmt.Sprintf("dimensions %s need %d payload bytes after "+
@@ -312,6 +318,7 @@ func (d *idxDecoder) end() error {
 	if n > 0 {
 		return &IDXError{
 			Path:   d.path,
+			Gzip:   d.gzip,
 			Offset: d.off,
 			Kind:   ErrTrailingData,
 			Detail: fmt.Sprintf("the payload ends at offset %d but the "+
@@ -337,6 +344,7 @@ func (d *idxDecoder) readHeader(p []byte, what string) error {
 	}
 	return &IDXError{
 		Path:   d.path,
+		Gzip:   d.gzip,
 		Offset: d.off + int64(n),
 		Kind:   ErrTruncated,
 		Detail: fmt.Sprintf("header field %s needs %d bytes at offset %d, "+
@@ -372,7 +380,7 @@ func (d *idxDecoder) fault(err error, doing string) error {
 		if err == io.ErrUnexpectedEOF {
 			detail = doing + ": the compressed data ends early"
 		}
-		return &IDXError{Path: d.path, Offset: d.off, Kind: ErrGzip,
+		return &IDXError{Path: d.path, Gzip: d.gzip, Offset: d.off, Kind: ErrGzip,
 			Cause: err, Detail: detail}
 	}
 	name := d.path
@@ -387,6 +395,7 @@ func (d *idxDecoder) fault(err error, doing string) error {
 func (d *idxDecoder) format(off int64, msg string, args ...any) error {
 	return &IDXError{
 		Path:   d.path,
+		Gzip:   d.gzip,
 		Offset: off,
 		Kind:   ErrFormat,
 		Detail: fmt.Sprintf(msg, args...),
