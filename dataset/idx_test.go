@@ -170,8 +170,12 @@ func TestReadIDXTruncated(t *testing.T) {
 				}
 				path := writeFile(t, "cut.idx", data)
 				_, err := ReadIDXFile(path)
+				at := "at offset"
+				if gz {
+					at = "at decompressed offset"
+				}
 				wantIDXError(t, err, ErrTruncated,
-					append(tc.parts, path)...)
+					append(tc.parts, path, at)...)
 			})
 		}
 	}
