@@ -10,6 +10,10 @@ import (
 	"path/filepath"
 )
 
+// Mode is the permission of the files that Write makes: readable by all,
+// writable by the owner, as a file made under the usual umask 022.
+const Mode os.FileMode = 0o644
+
 // Write creates or replaces the file at path with what write produces. It
 // writes to a temporary file in the same folder, syncs it to disk, renames
 // it over path and syncs the folder. If write or any step fails, the
@@ -33,6 +37,10 @@ func Write(path string, write func(w io.Writer) error) (err error) {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	// CreateTemp makes the file private (0600); a result is for reading.
+	if err := f.Chmod(Mode); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	if err := f.Sync(); err != nil {

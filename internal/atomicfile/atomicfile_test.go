@@ -21,6 +21,13 @@ func TestWriteReplaces(t *testing.T) {
 		if string(got) != want {
 			t.Errorf("file holds %q, want %q", got, want)
 		}
+		info, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if perm := info.Mode().Perm(); perm != Mode {
+			t.Errorf("file mode %v, want %v", perm, Mode)
+		}
 	}
 }
 
