@@ -39,6 +39,7 @@ type method struct {
 // Cost are those of evaluate.Score, absent for the default method.
 type attributionResult struct {
 	Method     string            `json:"method"`
+	Scoring    string            `json:"scoring,omitempty"` // hydra: step log or replay
 	Options    *scoreSettings    `json:"options,omitempty"`
 	Cost       *evaluate.Cost    `json:"cost,omitempty"`
 	Inspected  []float64         `json:"inspected"`
@@ -196,9 +197,10 @@ func (j *job) attribute(ctx context.Context, pts []int) (*influence.Scores, erro
 	rec := j.run.Record
 	logged := j.stepLog != nil && j.stepLog.Complete(rec)
 	what := "hydra replay"
+	j.scoring = "replay"
 	switch {
 	case logged:
-		what = "hydra scoring"
+		what, j.scoring = "hydra scoring", "step log"
 	case j.run.Resumed == rec.Steps:
 		j.log.Info("scoring by a replay of the run trained before", "folder", j.trajectoryD)
 	default:
@@ -253,8 +255,8 @@ func (j *job) report(w io.Writer, sc *influence.Scores, pts []int,
 	if err := j.printDetection(w, methods); err != nil {
 		return nil, err
 	}
-	res := &attributionResult{Method: evaluate.HyDRA, Inspected: inspected,
-		Methods: methods}
+	res := &attributionResult{Method: evaluate.HyDRA, Scoring: j.scoring,
+		Inspected: inspected, Methods: methods}
 	res.TestPoints = j.explain(w, pts, allPoints(j.data.N()), sc.Points, top)
 	return res, nil
 }

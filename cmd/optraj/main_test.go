@@ -328,6 +328,20 @@ func TestAttributeReusesTrajectory(t *testing.T) {
 	if strings.Contains(stderr, "replay") {
 		t.Errorf("a fresh attribute replayed its run; stderr:\n%s", stderr)
 	}
+	for dir, want := range map[string]string{out: "replay", fresh: "step log"} {
+		var s struct {
+			Attribution struct {
+				Scoring string `json:"scoring"`
+			} `json:"attribution"`
+		}
+		if err := json.Unmarshal(readFile(t, filepath.Join(dir, "summary.json")), &s); err != nil {
+			t.Fatal(err)
+		}
+		if s.Attribution.Scoring != want {
+			t.Errorf("%s: summary.json says scoring by %q, want %q", dir,
+				s.Attribution.Scoring, want)
+		}
+	}
 	if !bytes.Equal(readFile(t, filepath.Join(out, "scores.csv")),
 		readFile(t, filepath.Join(fresh, "scores.csv"))) {
 		t.Error("scores.csv from the reused trajectory differs from a fresh run's")
