@@ -110,6 +110,10 @@ func checkRun(cfg Config, data *Data) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	if cfg.BatchSize > data.N() {
+		return fmt.Errorf("train: batch size %d is larger than the %d training points",
+			cfg.BatchSize, data.N())
+	}
 	if d := data.X.Cols(); d != cfg.Sizes[0] {
 		return fmt.Errorf("train: data points have %d values, the model takes %d",
 			d, cfg.Sizes[0])

@@ -636,6 +636,8 @@ func TestTrainErrors(t *testing.T) {
 	seed8.Seed = 8
 	longer := cfg
 	longer.Epochs = 5
+	huge := cfg
+	huge.BatchSize = blobN + 1
 
 	tests := []struct {
 		name   string
@@ -648,6 +650,8 @@ func TestTrainErrors(t *testing.T) {
 		{"labels outside the classes", fourClasses, cfg, t.TempDir(), label3, nil},
 		{"data width", narrow, cfg, t.TempDir(),
 			"data points have 5 values, the model takes 6", nil},
+		{"batch over N", data, huge, t.TempDir(),
+			fmt.Sprintf("batch size %d is larger than the %d", blobN+1, blobN), nil},
 		{"folder under a file", data, cfg, filepath.Join(file, "run"), file,
 			syscall.ENOTDIR},
 		{"another seed", data, seed8, recorded, "another run", nil},
