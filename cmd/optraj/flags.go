@@ -24,7 +24,24 @@ type jobFlags struct {
 func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: optraj %s [flags]\n\n%s\n\nFlags:\n", name, synopsis[name])
+		fs.PrintDefaults()
+	}
 	return fs
+}
+
+// synopsis says what each command does, for its -h.
+var synopsis = map[string]string{
+	"train": "Trains a model on MNIST with seeded label noise and records the\n" +
+		"trajectory in -out; an interrupted run resumes.",
+	"attribute": "Trains (or resumes) like train, then scores every training point\n" +
+		"by first-order HyDRA, or by -method, and ranks them for mislabel\n" +
+		"detection and for the -test-points.",
+	"evaluate": "Trains a model, scores the training points with each of -methods\n" +
+		"and judges them by retraining: leave-one-out, linear datamodeling,\n" +
+		"mislabel detection and cost.",
+	"devices": "Lists the compute devices this binary can use.",
 }
 
 // register adds the shared flags to fs, with the main job's defaults.
