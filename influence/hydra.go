@@ -54,11 +54,8 @@ func FirstOrder(ctx context.Context, dev device.Device, rec *train.Record,
 		hook := func(s *train.StepInfo) error {
 			return p.accumulate(s.Batch, s.LR, coef[s.Step], modelActs(s.Model))
 		}
-		var prog train.Progress
-		if progress != nil {
-			prog = func(e train.Event) { progress(e.Step, e.Steps) }
-		}
-		run, err := train.Replay(ctx, dev, data, rec, 0, rec.Steps, hook, prog)
+		run, err := train.Replay(ctx, dev, data, rec, 0, rec.Steps, hook,
+			replayProgress(progress))
 		if err != nil {
 			return err
 		}

@@ -170,9 +170,10 @@ func (j *job) attributeJob(ctx context.Context, a *attrFlags) error {
 // the report and writes the results.
 func (j *job) attributeHyDRA(ctx context.Context, pts []int, top int) error {
 	var sc *influence.Scores
+	var scoring string
 	err := j.timed("attribute", func() error {
 		var err error
-		sc, err = j.attribute(ctx, pts)
+		sc, scoring, err = j.attribute(ctx, pts)
 		return err
 	})
 	if err != nil {
@@ -182,6 +183,7 @@ func (j *job) attributeHyDRA(ctx context.Context, pts []int, top int) error {
 	if err != nil {
 		return err
 	}
+	res.Scoring = scoring
 	return j.writeResults(sc, res, pts)
 }
 
@@ -191,16 +193,16 @@ func (j *job) attributeHyDRA(ctx context.Context, pts []int, top int) error {
 const maxStepLog = 1 << 30
 
 // attribute runs first-order HyDRA with a progress bar: from the step log
-// when fit filled it, by a replay of the recorded run otherwise.
-func (j *job) attribute(ctx context.Context, pts []int) (*influence.Scores, error) {
+// when fit filled it, by a replay of the recorded run otherwise. It
+// returns the scores and which of the two, "step log" or "replay".
+func (j *job) attribute(ctx context.Context, pts []int) (*influence.Scores, string, error) {
 	obj := influence.Objectives{Test: j.test, TestLoss: true, TestPoints: pts, Self: true}
 	rec := j.run.Record
 	logged := j.stepLog != nil && j.stepLog.Complete(rec)
-	what := "hydra replay"
-	j.scoring = "replay"
+	what, scoring := "hydra replay", "replay"
 	switch {
 	case logged:
-		what, j.scoring = "hydra scoring", "step log"
+		what, scoring = "hydra scoring", "step log"
 	case j.run.Resumed == rec.Steps:
 		j.log.Info("scoring by a replay of the run trained before", "folder", j.trajectoryD)
 	default:
@@ -221,7 +223,7 @@ func (j *job) attribute(ctx context.Context, pts []int) (*influence.Scores, erro
 		sc, err = influence.FirstOrder(ctx, j.dev, rec, j.data, obj, progress)
 	}
 	j.finishBar(bar)
-	return sc, err
+	return sc, scoring, err
 }
 
 // stepLogReason says why fit left no complete step log.
@@ -255,8 +257,8 @@ func (j *job) report(w io.Writer, sc *influence.Scores, pts []int,
 	if err := j.printDetection(w, methods); err != nil {
 		return nil, err
 	}
-	res := &attributionResult{Method: evaluate.HyDRA, Scoring: j.scoring,
-		Inspected: inspected, Methods: methods}
+	res := &attributionResult{Method: evaluate.HyDRA, Inspected: inspected,
+		Methods: methods}
 	res.TestPoints = j.explain(w, pts, allPoints(j.data.N()), sc.Points, top)
 	return res, nil
 }

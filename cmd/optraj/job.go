@@ -36,7 +36,6 @@ type job struct {
 	cfg         train.Config
 	run         *train.Run
 	stepLog     *influence.StepLog // filled by fit, when set
-	scoring     string             // how HyDRA scored: "step log" or "replay"
 	testLoss    float64
 	testAcc     float64
 	phases      []phase
